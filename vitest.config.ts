@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts", "packages/*/test/**/*.test.ts", "infra/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "tests/bench/**"],
+    globalSetup: ["tests/support/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    // 2 cores: two test files at a time keeps timing-sensitive suites honest
+    maxWorkers: 2,
+    allowOnly: false,
+  },
+});

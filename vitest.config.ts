@@ -11,5 +11,7 @@ export default defineConfig({
     // 2 cores: two test files at a time keeps timing-sensitive suites honest
     maxWorkers: 2,
     allowOnly: false,
+    // EMF lines are asserted by the tests that want them; elsewhere they only bury the output
+    env: { POWERTOOLS_METRICS_DISABLED: "true" },
   },
 });

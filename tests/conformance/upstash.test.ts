@@ -14,7 +14,7 @@ import {
 } from "../../infra/local/upstash/index";
 import { hasRedis } from "../support/requires";
 import { cloudCredentials, startUpstashTarget, type UpstashTarget } from "./upstash-target";
-import { startTcpProxy } from "./upstash-tcp-proxy";
+import { startTcpProxy } from "../support/tcp-proxy";
 import { commandNames, recordUpstashRequests, type WireLog } from "./upstash-wire-log";
 
 const cloud = cloudCredentials() !== null;

@@ -52,12 +52,15 @@ begin
 end
 $$;
 
--- The hot-path lookup: one indexed read. Unknown and revoked keys both come back as null.
+-- The hot-path lookup: one indexed read, with the tenant's limits so the rate limiter needs no
+-- second query. Unknown and revoked keys both come back as null.
 create function public.authenticate_api_key(p_key_hash text) returns jsonb
 language sql stable as $$
   select jsonb_build_object('key_id', k.id, 'tenant_id', k.tenant_id, 'scopes', to_jsonb(k.scopes),
-    'prefix', k.prefix)
+    'prefix', k.prefix, 'requests_per_minute', p.requests_per_minute,
+    'tokens_per_minute', p.tokens_per_minute)
     from public.api_keys k
+    left join public.tenant_policies p on p.tenant_id = k.tenant_id
    where k.key_hash = p_key_hash and k.revoked_at is null
 $$;
 

@@ -1,0 +1,175 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { API_KEY_SCOPES, createCore, hashApiKey, loadConfig, SupabaseAdmin } from "@candor/core";
+import { type LocalApi, startLocalApi } from "./api-gateway";
+import { migrate } from "./db/migrate";
+import { createPGliteDatabase } from "./db/pglite-database";
+import { createPostgresDatabase } from "./db/postgres-database";
+import type { SqlDatabase } from "./db/sql-database";
+import { startLocalSupabase } from "./supabase";
+import { startLocalUpstash } from "./upstash";
+
+export interface LocalStackOptions {
+  /** Folder for local state (PGlite data, secrets, local.json). */
+  stateDir: string;
+  /** A real Postgres; without it, embedded PGlite persisted under stateDir. */
+  databaseUrl?: string;
+  /** A real Redis for the local Upstash endpoint; without it, NoOp limiter and caches. */
+  redisUrl?: string;
+  apiPort: number;
+  supabasePort: number;
+  upstashPort: number;
+  host?: string;
+  /** Prefix of every Redis key the stack writes. */
+  redisKeyPrefix?: string;
+  log?: (line: string) => void;
+}
+
+export interface LocalStackInfo {
+  api_url: string;
+  realtime_url: string | null;
+  supabase_url: string;
+  demo_api_key: string;
+  demo_tenant_id: string;
+}
+
+export interface LocalStack {
+  info: LocalStackInfo;
+  database: SqlDatabase;
+  upstashUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+interface LocalSecrets {
+  jwt_secret: string;
+  upstash_token: string;
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The whole system on one machine: Postgres (real or embedded), migrations, the local Supabase
+ * and Upstash endpoints, a demo tenant, and the Lambda handlers behind the API Gateway adapter.
+ * The handlers read the same environment variables as in a deployed stage; this sets them.
+ */
+export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
+  const log = o.log ?? ((line: string) => console.log(line));
+  const host = o.host ?? "127.0.0.1";
+  const stateDir = resolve(o.stateDir);
+  await mkdir(stateDir, { recursive: true });
+
+  const secretsPath = join(stateDir, "secrets.json");
+  const secrets: LocalSecrets = (await readJson<LocalSecrets>(secretsPath)) ?? {
+    jwt_secret: randomBytes(32).toString("hex"),
+    upstash_token: randomBytes(24).toString("hex"),
+  };
+  await writeFile(secretsPath, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const fn of stops.reverse()) await fn().catch(() => {});
+  };
+  try {
+    let admin: SqlDatabase;
+    let endpointDb: SqlDatabase;
+    if (o.databaseUrl) {
+      admin = createPostgresDatabase({ url: o.databaseUrl, max: 2 });
+      stops.push(() => admin.close());
+      await migrate(admin);
+      endpointDb = createPostgresDatabase({ url: o.databaseUrl, user: "authenticator", max: 10 });
+      stops.push(() => endpointDb.close());
+      log(`database     PostgreSQL (DATABASE_URL)`);
+    } else {
+      const dataDir = join(stateDir, "pgdata");
+      admin = await createPGliteDatabase({ dataDir });
+      stops.push(() => admin.close());
+      await migrate(admin);
+      endpointDb = admin;
+      log(`database     embedded PGlite (${dataDir})`);
+    }
+
+    const supabase = await startLocalSupabase({ db: endpointDb, jwtSecret: secrets.jwt_secret, port: o.supabasePort, host });
+    stops.push(() => supabase.close());
+
+    let upstashUrl: string | undefined;
+    if (o.redisUrl) {
+      const upstash = await startLocalUpstash({ redisUrl: o.redisUrl, token: secrets.upstash_token, port: o.upstashPort, host });
+      stops.push(() => upstash.close());
+      upstashUrl = upstash.url;
+    }
+
+    // The handlers' environment: exactly the variables of a deployed stage.
+    process.env.CANDOR_STAGE = "local";
+    process.env.SUPABASE_URL = supabase.url;
+    process.env.SUPABASE_SERVICE_ROLE_KEY = supabase.serviceRoleKey;
+    if (upstashUrl) {
+      process.env.UPSTASH_REDIS_REST_URL = upstashUrl;
+      process.env.UPSTASH_REDIS_REST_TOKEN = secrets.upstash_token;
+      process.env.REDIS_KEY_PREFIX = o.redisKeyPrefix ?? process.env.REDIS_KEY_PREFIX ?? "candor:local:";
+    } else {
+      delete process.env.UPSTASH_REDIS_REST_URL;
+      delete process.env.UPSTASH_REDIS_REST_TOKEN;
+    }
+    process.env.STREAM_TOKEN_SECRET ??= secrets.jwt_secret;
+
+    const infoPath = join(stateDir, "local.json");
+    const previous = await readJson<LocalStackInfo>(infoPath);
+    const demo = await seedDemoTenant(previous);
+
+    const api: LocalApi = await startLocalApi({ port: o.apiPort, host });
+    stops.push(() => api.close());
+
+    const info: LocalStackInfo = {
+      api_url: api.url,
+      realtime_url: null,
+      supabase_url: supabase.url,
+      demo_api_key: demo.key,
+      demo_tenant_id: demo.tenantId,
+    };
+    await writeFile(infoPath, JSON.stringify(info, null, 2), { mode: 0o600 });
+    log(`supabase     ${supabase.url}  (local PostgREST endpoint)`);
+    log(
+      upstashUrl
+        ? `upstash      ${upstashUrl}  (local Upstash REST endpoint over ${redactUrl(o.redisUrl ?? "")})`
+        : "upstash      not configured: REDIS_URL is not set. Rate limiting is DISABLED (fail-open, NoOp) and caching is DISABLED (fail-through, NoOp).",
+    );
+    log(`api          ${api.url}`);
+    log(`demo tenant  ${demo.tenantId}`);
+    log(`demo key     ${demo.key}`);
+    log(`written      ${infoPath}`);
+    return { info, database: admin, upstashUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Reuses the demo key of a previous start while it still authenticates; otherwise makes a new one. */
+async function seedDemoTenant(previous: LocalStackInfo | undefined): Promise<{ key: string; tenantId: string }> {
+  const core = createCore(loadConfig({ ...process.env, LOG_LEVEL: "ERROR" }), { serviceName: "candor-local" });
+  if (previous?.demo_api_key) {
+    const found = await core.stores.auth.findActiveKey(hashApiKey(previous.demo_api_key));
+    if (found) return { key: previous.demo_api_key, tenantId: found.tenantId };
+  }
+  const admin = new SupabaseAdmin(core.rpc);
+  const tenant = await admin.createTenant("Demo tenant");
+  const key = await admin.createApiKey(tenant.id, API_KEY_SCOPES, "demo");
+  return { key: key.key, tenantId: tenant.id };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "redis";
+  }
+}

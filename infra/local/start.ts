@@ -1,0 +1,52 @@
+/**
+ * `npm start`: the offline stack in one command. Ctrl-C stops everything.
+ * Configuration: see README.md, "Running locally".
+ */
+import { z } from "zod";
+import { startLocalStack } from "./stack";
+
+const LocalEnv = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  SUPABASE_PORT: z.coerce.number().int().min(0).max(65535).default(54321),
+  UPSTASH_PORT: z.coerce.number().int().min(0).max(65535).default(8079),
+  DATABASE_URL: z.url().optional(),
+  REDIS_URL: z.url().optional(),
+  CANDOR_STATE_DIR: z.string().min(1).default(".candor"),
+});
+
+async function main() {
+  const parsed = LocalEnv.safeParse(process.env);
+  if (!parsed.success) {
+    console.error(`Invalid local configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join("; ")}`);
+    process.exit(2);
+  }
+  const env = parsed.data;
+  console.log("Candor local stack starting…");
+  const stack = await startLocalStack({
+    stateDir: env.CANDOR_STATE_DIR,
+    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    apiPort: env.PORT,
+    supabasePort: env.SUPABASE_PORT,
+    upstashPort: env.UPSTASH_PORT,
+  });
+  console.log(`Candor is up: curl ${stack.info.api_url}/health`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    const timer = setTimeout(() => process.exit(1), 10_000);
+    await stack.stop();
+    clearTimeout(timer);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

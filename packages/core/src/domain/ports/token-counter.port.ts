@@ -1,0 +1,4 @@
+/** Local token estimate (limits, context-window trimming). Billing never uses it. */
+export interface TokenCounter {
+  count(text: string): number;
+}

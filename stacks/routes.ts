@@ -14,10 +14,14 @@ export interface FunctionGroup {
 
 export const FUNCTION_GROUPS = {
   health: { handler: "packages/functions/src/health.handler", memoryMB: 256, timeoutSeconds: 10 },
-  conversations: { handler: "packages/functions/src/conversations.handler", memoryMB: 512, timeoutSeconds: 15 },
+  conversations: {
+    handler: "packages/functions/src/conversations.handler",
+    memoryMB: 512,
+    timeoutSeconds: 15,
+  },
   contexts: { handler: "packages/functions/src/contexts.handler", memoryMB: 512, timeoutSeconds: 15 },
-  turns: { handler: "packages/functions/src/turns.handler", memoryMB: 1024, timeoutSeconds: 120 },
-  completions: { handler: "packages/functions/src/completions.handler", memoryMB: 1024, timeoutSeconds: 120 },
+  turns: { handler: "packages/functions/src/turns.handler", memoryMB: 1024, timeoutSeconds: 30 },
+  completions: { handler: "packages/functions/src/completions.handler", memoryMB: 1024, timeoutSeconds: 30 },
   account: { handler: "packages/functions/src/account.handler", memoryMB: 512, timeoutSeconds: 15 },
 } as const satisfies Record<string, FunctionGroup>;
 

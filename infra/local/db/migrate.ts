@@ -24,7 +24,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   const migrations: Migration[] = [];
   for (const file of files) {
     const match = /^(\d+)_(.+)\.sql$/.exec(file);
-    if (!match?.[1] || !match[2]) throw new Error(`migration file name must be <version>_<name>.sql: ${file}`);
+    if (!match?.[1] || !match[2])
+      throw new Error(`migration file name must be <version>_<name>.sql: ${file}`);
     const sql = await readFile(join(dir, file), "utf8");
     migrations.push({
       version: match[1],

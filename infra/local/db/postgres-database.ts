@@ -7,6 +7,8 @@ export interface PostgresDatabaseOptions {
   max?: number;
   /** Connect as this role instead of the URL's user (the Supabase endpoint uses `authenticator`). */
   user?: string;
+  /** Give up connecting after this many seconds (postgres.js default: 30); an unreachable server must fail fast. */
+  connectTimeoutSeconds?: number;
 }
 
 function session(sql: postgres.Sql | postgres.TransactionSql): SqlSession {
@@ -25,6 +27,9 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
   const sql = postgres(options.url, {
     max: options.max ?? 10,
     ...(options.user ? { user: options.user } : {}),
+    ...(options.connectTimeoutSeconds !== undefined
+      ? { connect_timeout: options.connectTimeoutSeconds }
+      : {}),
     onnotice: () => {},
     // numeric, int8 stay strings: money and ids are never floats
     types: {},

@@ -6,12 +6,21 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayProxyStructuredResultV2,
 } from "aws-lambda";
-import { FUNCTION_GROUPS, type FunctionGroupName, ROUTES, type RouteDef, routeKey } from "../../stacks/routes";
+import {
+  FUNCTION_GROUPS,
+  type FunctionGroupName,
+  ROUTES,
+  type RouteDef,
+  routeKey,
+} from "../../stacks/routes";
 
 /** API Gateway's own payload limit for HTTP APIs. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
-type Handler = (event: APIGatewayProxyEventV2, context: Record<string, unknown>) => Promise<APIGatewayProxyResultV2>;
+type Handler = (
+  event: APIGatewayProxyEventV2,
+  context: Record<string, unknown>,
+) => Promise<APIGatewayProxyResultV2>;
 
 interface CompiledRoute {
   def: RouteDef;
@@ -105,7 +114,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     }
     const raw = Buffer.concat(chunks);
     const contentType = String(req.headers["content-type"] ?? "");
-    const isText = raw.length === 0 || /^(text\/|application\/(json|x-www-form-urlencoded|xml))|\+json/.test(contentType);
+    const isText =
+      raw.length === 0 || /^(text\/|application\/(json|x-www-form-urlencoded|xml))|\+json/.test(contentType);
 
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {

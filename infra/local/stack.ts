@@ -95,12 +95,22 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       log(`database     embedded PGlite (${dataDir})`);
     }
 
-    const supabase = await startLocalSupabase({ db: endpointDb, jwtSecret: secrets.jwt_secret, port: o.supabasePort, host });
+    const supabase = await startLocalSupabase({
+      db: endpointDb,
+      jwtSecret: secrets.jwt_secret,
+      port: o.supabasePort,
+      host,
+    });
     stops.push(() => supabase.close());
 
     let upstashUrl: string | undefined;
     if (o.redisUrl) {
-      const upstash = await startLocalUpstash({ redisUrl: o.redisUrl, token: secrets.upstash_token, port: o.upstashPort, host });
+      const upstash = await startLocalUpstash({
+        redisUrl: o.redisUrl,
+        token: secrets.upstash_token,
+        port: o.upstashPort,
+        host,
+      });
       stops.push(() => upstash.close());
       upstashUrl = upstash.url;
     }
@@ -152,8 +162,12 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
 }
 
 /** Reuses the demo key of a previous start while it still authenticates; otherwise makes a new one. */
-async function seedDemoTenant(previous: LocalStackInfo | undefined): Promise<{ key: string; tenantId: string }> {
-  const core = createCore(loadConfig({ ...process.env, LOG_LEVEL: "ERROR" }), { serviceName: "candor-local" });
+async function seedDemoTenant(
+  previous: LocalStackInfo | undefined,
+): Promise<{ key: string; tenantId: string }> {
+  const core = createCore(loadConfig({ ...process.env, LOG_LEVEL: "ERROR" }), {
+    serviceName: "candor-local",
+  });
   if (previous?.demo_api_key) {
     const found = await core.stores.auth.findActiveKey(hashApiKey(previous.demo_api_key));
     if (found) return { key: previous.demo_api_key, tenantId: found.tenantId };

@@ -17,7 +17,9 @@ const LocalEnv = z.object({
 async function main() {
   const parsed = LocalEnv.safeParse(process.env);
   if (!parsed.success) {
-    console.error(`Invalid local configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join("; ")}`);
+    console.error(
+      `Invalid local configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join("; ")}`,
+    );
     process.exit(2);
   }
   const env = parsed.data;

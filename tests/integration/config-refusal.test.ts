@@ -6,7 +6,11 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("a deployed stage without Supabase configuration", () => {
   it("stops the Lambda cold start with an error naming the variables and the README section", () => {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", CANDOR_STAGE: "prod" };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      CANDOR_STAGE: "prod",
+    };
     const result = spawnSync(
       process.execPath,
       ["--import", "tsx", "-e", "await import('./packages/functions/src/health.ts')"],

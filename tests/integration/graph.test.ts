@@ -39,7 +39,10 @@ describe.runIf(hasPostgres())("conversation graph through the local API", () => 
   };
 
   it("creates a conversation with its main path, reads, updates and lists it", async () => {
-    const created = await call("POST", "/v1/conversations", a.key, { title: "first", metadata: { team: "x" } });
+    const created = await call("POST", "/v1/conversations", a.key, {
+      title: "first",
+      metadata: { team: "x" },
+    });
     expect(created.status).toBe(201);
     const c = created.body as Conversation;
     expect(c.title).toBe("first");
@@ -86,7 +89,10 @@ describe.runIf(hasPostgres())("conversation graph through the local API", () => 
     const c = (await call("POST", "/v1/conversations", a.key, { title: "fork" })).body as Conversation;
     const m = [];
     for (let i = 0; i < 4; i++) m.push(await append(a, c.id, "main", `m${i}`));
-    const fork = await call("POST", `/v1/conversations/${c.id}/paths`, a.key, { name: "alt", from_message_id: m[1] });
+    const fork = await call("POST", `/v1/conversations/${c.id}/paths`, a.key, {
+      name: "alt",
+      from_message_id: m[1],
+    });
     expect(fork.status).toBe(201);
     expect(fork.body).toMatchObject({ name: "alt", head_message_id: m[1] });
 
@@ -126,17 +132,25 @@ describe.runIf(hasPostgres())("conversation graph through the local API", () => 
     const back = await call("PATCH", `/v1/conversations/${c.id}/paths/alt`, a.key, { head_message_id: m[0] });
     expect(back.status).toBe(200);
     expect(await list("alt")).toEqual(["m0"]);
-    const forward = await call("PATCH", `/v1/conversations/${c.id}/paths/alt`, a.key, { head_message_id: m[3] });
+    const forward = await call("PATCH", `/v1/conversations/${c.id}/paths/alt`, a.key, {
+      head_message_id: m[3],
+    });
     expect(forward.status).toBe(400);
     expect(forward.body.error.param).toBe("head_message_id");
 
-    const dup = await call("POST", `/v1/conversations/${c.id}/paths`, a.key, { name: "alt", from_message_id: m[2] });
+    const dup = await call("POST", `/v1/conversations/${c.id}/paths`, a.key, {
+      name: "alt",
+      from_message_id: m[2],
+    });
     expect(dup.status).toBe(409);
     expect(dup.body.error.type).toBe("conflict_error");
   });
 
   it("attaches contexts in order, counts their tokens, and keeps them per tenant", async () => {
-    const x = await call("POST", "/v1/contexts", a.key, { name: "style", content: "Answer in one sentence." });
+    const x = await call("POST", "/v1/contexts", a.key, {
+      name: "style",
+      content: "Answer in one sentence.",
+    });
     expect(x.status).toBe(201);
     expect(x.body.token_count).toBeGreaterThan(2);
     const y = await call("POST", "/v1/contexts", a.key, { name: "facts", content: "The sky is blue." });
@@ -146,15 +160,21 @@ describe.runIf(hasPostgres())("conversation graph through the local API", () => 
     expect(put.status).toBe(200);
     expect(put.body.context_ids).toEqual([x.body.id]);
 
-    const patched = await call("PATCH", `/v1/contexts/${x.body.id}`, a.key, { content: "Answer in two long sentences, please." });
+    const patched = await call("PATCH", `/v1/contexts/${x.body.id}`, a.key, {
+      content: "Answer in two long sentences, please.",
+    });
     expect(patched.body.token_count).toBeGreaterThan(x.body.token_count);
     const listed = await call("GET", "/v1/contexts?limit=100", a.key);
-    expect(listed.body.data.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining([x.body.id, y.body.id]));
+    expect(listed.body.data.map((d: { id: string }) => d.id)).toEqual(
+      expect.arrayContaining([x.body.id, y.body.id]),
+    );
     expect(listed.body.data[0].content).toBeUndefined();
 
     // B cannot attach A's context
     const cb = (await call("POST", "/v1/conversations", b.key, {})).body;
-    const steal = await call("PUT", `/v1/conversations/${cb.id}/contexts`, b.key, { context_ids: [x.body.id] });
+    const steal = await call("PUT", `/v1/conversations/${cb.id}/contexts`, b.key, {
+      context_ids: [x.body.id],
+    });
     expect(steal.status).toBe(404);
 
     const del = await call("DELETE", `/v1/contexts/${x.body.id}`, a.key);
@@ -222,9 +242,18 @@ describe.runIf(hasPostgres())("conversation graph through the local API", () => 
         "select id::text, type from graph_events where conversation_id = $1 order by id",
         [c.id],
       );
-      expect(events.map((e) => e.type)).toEqual(["path.created", "message.created", "path.created", "conversation.updated"]);
-      await expect.poll(() => heard.filter((h) => h.conversation_id === c.id).length, { timeout: 3000 }).toBe(4);
-      expect(heard.filter((h) => h.conversation_id === c.id).map((h) => String(h.id))).toEqual(events.map((e) => e.id));
+      expect(events.map((e) => e.type)).toEqual([
+        "path.created",
+        "message.created",
+        "path.created",
+        "conversation.updated",
+      ]);
+      await expect
+        .poll(() => heard.filter((h) => h.conversation_id === c.id).length, { timeout: 3000 })
+        .toBe(4);
+      expect(heard.filter((h) => h.conversation_id === c.id).map((h) => String(h.id))).toEqual(
+        events.map((e) => e.id),
+      );
       expect(heard.every((h) => h.tenant_id === a.tenantId)).toBe(true);
     } finally {
       await listener.end();

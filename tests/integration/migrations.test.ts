@@ -7,9 +7,20 @@ import { hasPostgres } from "../support/requires";
 import { createScratchDatabase } from "../support/scratch-database";
 
 const TABLES = [
-  "tenants", "tenant_policies", "api_keys", "model_pricing", "contexts", "conversations",
-  "conversation_contexts", "messages", "paths", "turns", "cost_events", "tenant_spend",
-  "graph_events", "sandbox_sessions",
+  "tenants",
+  "tenant_policies",
+  "api_keys",
+  "model_pricing",
+  "contexts",
+  "conversations",
+  "conversation_contexts",
+  "messages",
+  "paths",
+  "turns",
+  "cost_events",
+  "tenant_spend",
+  "graph_events",
+  "sandbox_sessions",
 ];
 
 async function checkSchema(db: SqlDatabase) {

@@ -74,7 +74,11 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     stops.push(() => redisLink?.close() ?? Promise.resolve());
     const proxiedRedis = new URL(redisUrl);
     proxiedRedis.port = String(redisLink.port);
-    const upstash = await startLocalUpstash({ redisUrl: proxiedRedis.toString(), token: upstashToken, port: 0 });
+    const upstash = await startLocalUpstash({
+      redisUrl: proxiedRedis.toString(),
+      token: upstashToken,
+      port: 0,
+    });
     stops.push(() => upstash.close());
     upstashUrl = upstash.url;
   }
@@ -98,7 +102,11 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
 
   // seeding goes straight to the Supabase endpoint, so it is not counted as the API's round trips
   const admin = createCore(
-    loadConfig({ SUPABASE_URL: supabase.url, SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey, LOG_LEVEL: "SILENT" }),
+    loadConfig({
+      SUPABASE_URL: supabase.url,
+      SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey,
+      LOG_LEVEL: "SILENT",
+    }),
     { serviceName: "candor-test-admin" },
   ).admin;
 

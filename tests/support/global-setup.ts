@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
-import { createPostgresDatabase } from "../../infra/local/db/postgres-database";
 import { migrate } from "../../infra/local/db/migrate";
+import { createPostgresDatabase } from "../../infra/local/db/postgres-database";
 import {
   canConnect,
   REQUIRE_SERVICES,
@@ -34,7 +34,10 @@ export default async function setup(project: TestProject) {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   const pgUp = await canConnect(TEST_POSTGRES_ADMIN_URL);
   const redisUp = await canConnect(TEST_REDIS_URL);
-  const missing = [!pgUp && `PostgreSQL (${TEST_POSTGRES_ADMIN_URL})`, !redisUp && `Redis (${TEST_REDIS_URL})`]
+  const missing = [
+    !pgUp && `PostgreSQL (${TEST_POSTGRES_ADMIN_URL})`,
+    !redisUp && `Redis (${TEST_REDIS_URL})`,
+  ]
     .filter(Boolean)
     .join(" and ");
   if (missing) {

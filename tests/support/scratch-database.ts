@@ -7,7 +7,9 @@ import { withDatabase } from "./services";
  * A fresh, empty database on the real Postgres for one suite (dropped by `drop()`), for suites that
  * install fixtures of their own and must not share the run's migrated database.
  */
-export async function createScratchDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createScratchDatabase(
+  label: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const adminUrl = inject("postgresAdminUrl");
   if (!adminUrl) throw new Error("Postgres is not reachable");
   const name = `candor_test_${inject("runId")}_${label}_${randomBytes(2).toString("hex")}`;

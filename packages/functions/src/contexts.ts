@@ -10,17 +10,20 @@ import {
   parseBody,
   parseQuery,
   pathParam,
+  text,
   uuid,
 } from "./http/validation";
 import { core } from "./root";
 
-const name = z.string().trim().min(1).max(LIMITS.contextName);
-const content = z.string().min(1).max(LIMITS.contextContent);
+const name = text(LIMITS.contextName).pipe(z.string().trim().min(1));
+const content = text(LIMITS.contextContent).pipe(z.string().min(1));
 const CreateContext = z.object({ name, content }).strict();
 const UpdateContext = z
   .object({ name: name.optional(), content: content.optional() })
   .strict()
-  .refine((b) => b.name !== undefined || b.content !== undefined, { message: "nothing to update: send name or content" });
+  .refine((b) => b.name !== undefined || b.content !== undefined, {
+    message: "nothing to update: send name or content",
+  });
 const ListQuery = z.object({ limit: limitParam, cursor: z.string().max(512).optional() }).strict();
 
 export const handler = createHandler(core, {
@@ -42,10 +45,13 @@ export const handler = createHandler(core, {
   "PATCH /v1/contexts/{id}": authed(core, "conversations:write", async (ctx, p) => {
     const contextId = pathParam(ctx.event, "id", uuid);
     const body = parseBody(ctx.event, UpdateContext);
-    return json(200, await core.graph.updateContext(p.tenantId, contextId, {
-      ...(body.name !== undefined ? { name: body.name } : {}),
-      ...(body.content !== undefined ? { content: body.content } : {}),
-    }));
+    return json(
+      200,
+      await core.graph.updateContext(p.tenantId, contextId, {
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.content !== undefined ? { content: body.content } : {}),
+      }),
+    );
   }),
 
   "DELETE /v1/contexts/{id}": authed(core, "conversations:write", async (ctx, p) => {

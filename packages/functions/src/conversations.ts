@@ -12,22 +12,25 @@ import {
   parseQuery,
   pathName,
   pathParam,
+  text,
   uuid,
 } from "./http/validation";
 import { core } from "./root";
 
 const CreateConversation = z
   .object({
-    title: z.string().max(LIMITS.title).nullable().optional(),
+    title: text(LIMITS.title).nullable().optional(),
     context_ids: z.array(uuid).max(LIMITS.contextIds).optional(),
     metadata: metadata.optional(),
   })
   .strict();
 
 const UpdateConversation = z
-  .object({ title: z.string().max(LIMITS.title).nullable().optional(), metadata: metadata.optional() })
+  .object({ title: text(LIMITS.title).nullable().optional(), metadata: metadata.optional() })
   .strict()
-  .refine((b) => b.title !== undefined || b.metadata !== undefined, { message: "nothing to update: send title or metadata" });
+  .refine((b) => b.title !== undefined || b.metadata !== undefined, {
+    message: "nothing to update: send title or metadata",
+  });
 
 const ListQuery = z.object({ limit: limitParam, cursor: z.string().max(512).optional() }).strict();
 const MessagesQuery = z
@@ -79,14 +82,26 @@ export const handler = createHandler(core, {
     const conversationId = id(ctx);
     const q = parseQuery(ctx.event, MessagesQuery);
     const after = decodeCursor(q.cursor, z.object({ d: z.number().int().min(-1) }).strict());
-    const page = await core.graph.listPathMessages(p.tenantId, conversationId, q.path, q.limit, after?.d ?? -1);
-    return json(200, { data: page.data, next_cursor: encodeCursor(page.next === null ? null : { d: page.next }) });
+    const page = await core.graph.listPathMessages(
+      p.tenantId,
+      conversationId,
+      q.path,
+      q.limit,
+      after?.d ?? -1,
+    );
+    return json(200, {
+      data: page.data,
+      next_cursor: encodeCursor(page.next === null ? null : { d: page.next }),
+    });
   }),
 
   "POST /v1/conversations/{id}/paths": authed(core, "conversations:write", async (ctx, p) => {
     const conversationId = id(ctx);
     const body = parseBody(ctx.event, CreatePath);
-    return json(201, await core.graph.createPath(p.tenantId, conversationId, body.name, body.from_message_id));
+    return json(
+      201,
+      await core.graph.createPath(p.tenantId, conversationId, body.name, body.from_message_id),
+    );
   }),
 
   "GET /v1/conversations/{id}/paths": authed(core, "conversations:read", async (ctx, p) => {

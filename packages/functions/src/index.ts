@@ -1,2 +1,2 @@
-export { createHandler, json } from "./http/handler";
 export { errorResponse, statusOf } from "./http/error-response";
+export { createHandler, json } from "./http/handler";

@@ -1,35 +1,40 @@
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { Redis } from "@upstash/redis";
-import { createSupabaseServiceClient } from "../adapters/supabase/supabase-client";
-import { SupabaseRpc } from "../adapters/supabase/supabase-rpc";
-import { SupabaseAdmin } from "../adapters/supabase/supabase-admin";
-import { SupabaseGraphStore } from "../adapters/supabase/supabase-graph-store";
-import { SupabaseAuthStore, SupabaseHealthStore } from "../adapters/supabase/supabase-stores";
-import { BpeTokenCounter } from "../adapters/tokenizer/bpe-token-counter";
-import { authCacheKey, authenticate } from "../domain/auth/authenticate";
-import { GraphService } from "../domain/graph/graph-service";
-import type { ApiKeyPrincipal } from "../domain/ports/store.port";
-import type { TokenCounter } from "../domain/ports/token-counter.port";
 import { NoOpCache } from "../adapters/noop/noop-cache";
 import { NoOpRateLimiter } from "../adapters/noop/noop-rate-limiter";
+import { ProviderRegistry } from "../adapters/providers/provider-registry";
+import { SupabaseAdmin } from "../adapters/supabase/supabase-admin";
+import { createSupabaseServiceClient } from "../adapters/supabase/supabase-client";
+import { SupabaseGraphStore } from "../adapters/supabase/supabase-graph-store";
+import { SupabaseRpc } from "../adapters/supabase/supabase-rpc";
+import { SupabaseAuthStore, SupabaseHealthStore } from "../adapters/supabase/supabase-stores";
+import { SupabaseTurnStore } from "../adapters/supabase/supabase-turn-store";
+import { BpeTokenCounter } from "../adapters/tokenizer/bpe-token-counter";
 import { CircuitBreaker } from "../adapters/upstash/circuit-breaker";
-import { createUpstashClient } from "../adapters/upstash/upstash-client";
 import { UpstashCache } from "../adapters/upstash/upstash-cache";
+import { createUpstashClient } from "../adapters/upstash/upstash-client";
 import { UpstashRateLimiter } from "../adapters/upstash/upstash-rate-limiter";
 import type { CandorConfig } from "../config/config";
+import { authCacheKey, authenticate } from "../domain/auth/authenticate";
+import { GraphService } from "../domain/graph/graph-service";
 import { getHealth, type Health, type RedisHealth } from "../domain/health/get-health";
 import type { Cache } from "../domain/ports/cache.port";
 import type { Metrics } from "../domain/ports/metrics.port";
 import type { RateLimiter } from "../domain/ports/rate-limiter.port";
-import type { AuthStore, HealthStore } from "../domain/ports/store.port";
+import type { ApiKeyPrincipal, AuthStore, HealthStore } from "../domain/ports/store.port";
+import type { TokenCounter } from "../domain/ports/token-counter.port";
+import { TurnService } from "../domain/turns/turn-service";
 import { DependencyStatus } from "../observability/dependency-status";
 import { type CandorLogger, createLogger } from "../observability/powertools-logger";
 import { createMetrics } from "../observability/powertools-metrics";
+import { createTracing, type Tracing, withSpan } from "../observability/tracing";
 
 export interface Core {
   config: CandorConfig;
   log: CandorLogger;
   metrics: Metrics;
+  /** Spans to the OTLP collector when OTEL_EXPORTER_OTLP_ENDPOINT is set; flushed per invocation. */
+  tracing: Tracing;
   supabase: SupabaseClient;
   rpc: SupabaseRpc;
   stores: { auth: AuthStore; health: HealthStore };
@@ -39,6 +44,7 @@ export interface Core {
   breaker: CircuitBreaker | undefined;
   tokens: TokenCounter;
   graph: GraphService;
+  turns: TurnService;
   admin: SupabaseAdmin;
   authenticate(authorization: string | undefined): Promise<ApiKeyPrincipal>;
   /** Revokes a key in the store, then deletes its auth cache entry so it stops working at once. */
@@ -80,6 +86,22 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
   const metrics = createMetrics({ serviceName: options.serviceName, stage: config.stage });
   const supabaseStatus = new DependencyStatus("supabase", "supabase_connection_status", log, metrics);
   const redisStatus = new DependencyStatus("redis", "redis_connection_status", log, metrics);
+  const tracing = createTracing({
+    endpoint: config.otelEndpoint,
+    serviceName: options.serviceName,
+    stage: config.stage,
+    version: config.version,
+    log,
+    metrics,
+    requestAttributes: () => {
+      const k = log.keys();
+      return {
+        ...(typeof k.request_id === "string" ? { "candor.request_id": k.request_id } : {}),
+        ...(typeof k.tenant_id === "string" ? { "candor.tenant_id": k.tenant_id } : {}),
+        ...(typeof k.route === "string" ? { "http.route": k.route } : {}),
+      };
+    },
+  });
 
   const supabase = createSupabaseServiceClient({
     url: config.supabase.url,
@@ -95,19 +117,23 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
   let cacheRedis: Redis | undefined;
   let limiterRedis: Redis | undefined;
   if (config.upstash) {
+    // one breaker for the limiter and both caches: they share the one Redis, so they share its state
     breaker = new CircuitBreaker({
       failureThreshold: config.redis.breakerFailureThreshold,
+      window: config.redis.breakerWindow,
       openMs: config.redis.breakerOpenMs,
       status: redisStatus,
     });
     const base = { url: config.upstash.url, token: config.upstash.token, timeoutMs: config.redis.timeoutMs };
-    cacheRedis = createUpstashClient({ ...base, automaticDeserialization: false });
-    limiterRedis = createUpstashClient({ ...base, automaticDeserialization: true });
+    // GET/SET/DEL are idempotent: one immediate retry (same deadline) rides over a stale keep-alive socket
+    cacheRedis = createUpstashClient({ ...base, retries: 1, automaticDeserialization: false });
+    // a limit() that reached Redis before the connection broke would be counted twice on a retry
+    limiterRedis = createUpstashClient({ ...base, retries: 0, automaticDeserialization: true });
   }
   const prefix = config.redis.keyPrefix;
   const cache = (name: string, chosen: AdapterChoice): Cache =>
     chosen === "upstash" && cacheRedis && breaker
-      ? new UpstashCache({ redis: cacheRedis, breaker, metrics, prefix: `${prefix}${name}:v1:`, name })
+      ? new UpstashCache({ redis: cacheRedis, breaker, metrics, prefix: `${prefix}${name}:v1:` })
       : new NoOpCache();
   const rateLimiter: RateLimiter =
     choice.rateLimiter === "upstash" && limiterRedis && breaker
@@ -136,7 +162,11 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
     if (!cacheRedis || !breaker) return "noop";
     const redis = cacheRedis;
     try {
-      await breaker.run(() => redis.ping());
+      await breaker.run(() =>
+        withSpan("upstash PING", { "db.system.name": "redis", "db.operation.name": "PING" }, () =>
+          redis.ping(),
+        ),
+      );
       return "upstash";
     } catch {
       return "down";
@@ -150,6 +180,20 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
     cacheTtlSeconds: config.cache.conversationTtlSeconds,
     tokens,
   });
+  const turns = new TurnService({
+    store: new SupabaseTurnStore(rpc),
+    providers: new ProviderRegistry({
+      anthropic: config.providers.anthropic,
+      openai: config.providers.openai,
+      compatibleApiKey: config.providers.compatibleApiKey,
+      timeoutMs: config.providers.timeoutMs,
+    }),
+    tokens,
+    metrics,
+    log,
+    settings: { ...config.turns, attemptTimeoutMs: config.providers.timeoutMs },
+    conversationChanged: (tenantId, id) => graph.conversationChanged(tenantId, id),
+  });
   const admin = new SupabaseAdmin(rpc);
   const authDeps = { store: stores.auth, cache: authCache, metrics, ttlSeconds: config.cache.authTtlSeconds };
 
@@ -158,6 +202,7 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
     log,
     tokens,
     graph,
+    turns,
     admin,
     authenticate: (authorization) => authenticate(authorization, authDeps),
     async revokeApiKey(tenantId, keyId) {
@@ -166,6 +211,7 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
       return revoked;
     },
     metrics,
+    tracing,
     supabase,
     rpc,
     stores,
@@ -177,7 +223,7 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
       getHealth({
         store: stores.health,
         redis: redisHealth,
-        otel: () => (config.otelEndpoint ? "exporting" : "off"),
+        otel: () => tracing.state(),
         e2b: () => (config.e2bApiKey ? "available" : "unavailable"),
         version: config.version,
       }),

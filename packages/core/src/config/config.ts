@@ -45,15 +45,29 @@ const EnvSchema = z.object({
   REDIS_KEY_PREFIX: z.string().trim().min(1).max(100).default("candor:"),
   AUTH_CACHE_TTL_SECONDS: intInRange(1, 60, 60),
   CONVERSATION_CACHE_TTL_SECONDS: intInRange(1, 86_400, 300),
-  /** Circuit breaker: consecutive Redis failures that open it, and how long it stays open. */
+  /**
+   * Circuit breaker: it opens when REDIS_BREAKER_FAILURE_THRESHOLD of the last REDIS_BREAKER_WINDOW
+   * Redis calls failed (defaults 5 of 10: five in a row, or a 50 % failure rate), stays open
+   * REDIS_BREAKER_OPEN_MS, then lets one probe through.
+   */
   REDIS_BREAKER_FAILURE_THRESHOLD: intInRange(1, 1_000, 5),
+  REDIS_BREAKER_WINDOW: intInRange(1, 1_000, 10),
   REDIS_BREAKER_OPEN_MS: intInRange(100, 600_000, 5_000),
 
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl,
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalUrl,
-  PROVIDER_TIMEOUT_MS: intInRange(1_000, 600_000, 60_000),
+  OPENAI_COMPATIBLE_API_KEY: optionalString,
+  /** Timeout of one provider attempt. */
+  PROVIDER_TIMEOUT_MS: intInRange(1_000, 600_000, 20_000),
+  /** A whole turn's provider budget (retries and failover included): under API Gateway's 30 s. */
+  TURN_DEADLINE_MS: intInRange(1_000, 900_000, 25_000),
+  /** How long a running turn is leased to its process before a retry may take it over. */
+  TURN_LEASE_SECONDS: intInRange(1, 3_600, 60),
+  PROVIDER_RETRY_ATTEMPTS: intInRange(1, 3, 3),
+  PROVIDER_RETRY_BASE_MS: intInRange(1, 10_000, 200),
+  PROVIDER_RETRY_CAP_MS: intInRange(1, 60_000, 2_000),
 
   E2B_API_KEY: optionalString,
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
@@ -77,13 +91,22 @@ export interface CandorConfig {
     timeoutMs: number;
     keyPrefix: string;
     breakerFailureThreshold: number;
+    breakerWindow: number;
     breakerOpenMs: number;
   };
   cache: { authTtlSeconds: number; conversationTtlSeconds: number };
   providers: {
     anthropic: { apiKey: string; baseUrl: string | undefined } | undefined;
     openai: { apiKey: string; baseUrl: string | undefined } | undefined;
+    compatibleApiKey: string | undefined;
     timeoutMs: number;
+  };
+  turns: {
+    leaseSeconds: number;
+    deadlineMs: number;
+    retryAttempts: number;
+    retryBaseMs: number;
+    retryCapMs: number;
   };
   e2bApiKey: string | undefined;
   otelEndpoint: string | undefined;
@@ -124,6 +147,13 @@ export function loadConfig(env: Record<string, string | undefined>): CandorConfi
       [absent],
     );
   }
+  if (e.REDIS_BREAKER_FAILURE_THRESHOLD > e.REDIS_BREAKER_WINDOW) {
+    throw new ConfigError(
+      `REDIS_BREAKER_FAILURE_THRESHOLD (${e.REDIS_BREAKER_FAILURE_THRESHOLD}) is larger than REDIS_BREAKER_WINDOW ` +
+        `(${e.REDIS_BREAKER_WINDOW}): the circuit breaker could never open. ${CONFIG_DOC}`,
+      ["REDIS_BREAKER_FAILURE_THRESHOLD", "REDIS_BREAKER_WINDOW"],
+    );
+  }
   return {
     stage: e.CANDOR_STAGE,
     version: e.CANDOR_VERSION,
@@ -146,13 +176,27 @@ export function loadConfig(env: Record<string, string | undefined>): CandorConfi
       timeoutMs: e.REDIS_TIMEOUT_MS,
       keyPrefix: e.REDIS_KEY_PREFIX,
       breakerFailureThreshold: e.REDIS_BREAKER_FAILURE_THRESHOLD,
+      breakerWindow: e.REDIS_BREAKER_WINDOW,
       breakerOpenMs: e.REDIS_BREAKER_OPEN_MS,
     },
-    cache: { authTtlSeconds: e.AUTH_CACHE_TTL_SECONDS, conversationTtlSeconds: e.CONVERSATION_CACHE_TTL_SECONDS },
+    cache: {
+      authTtlSeconds: e.AUTH_CACHE_TTL_SECONDS,
+      conversationTtlSeconds: e.CONVERSATION_CACHE_TTL_SECONDS,
+    },
     providers: {
-      anthropic: e.ANTHROPIC_API_KEY ? { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL } : undefined,
+      anthropic: e.ANTHROPIC_API_KEY
+        ? { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL }
+        : undefined,
       openai: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL } : undefined,
+      compatibleApiKey: e.OPENAI_COMPATIBLE_API_KEY,
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
+    },
+    turns: {
+      leaseSeconds: e.TURN_LEASE_SECONDS,
+      deadlineMs: e.TURN_DEADLINE_MS,
+      retryAttempts: e.PROVIDER_RETRY_ATTEMPTS,
+      retryBaseMs: e.PROVIDER_RETRY_BASE_MS,
+      retryCapMs: e.PROVIDER_RETRY_CAP_MS,
     },
     e2bApiKey: e.E2B_API_KEY,
     otelEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,

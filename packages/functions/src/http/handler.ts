@@ -1,10 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { CandorError, type Core } from "@candor/core";
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-} from "aws-lambda";
+import { CandorError, type Core, withSpan } from "@candor/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { errorResponse } from "./error-response";
 
 export interface RequestContext {
@@ -37,21 +33,29 @@ export function createHandler(core: Core, routes: Record<string, RouteHandler>):
     try {
       const route = routes[event.routeKey];
       if (!route) throw new CandorError("not_found", `No route ${event.routeKey}`);
-      const bodyBytes = event.body ? Buffer.byteLength(event.body, event.isBase64Encoded ? "base64" : "utf8") : 0;
+      const bodyBytes = event.body
+        ? Buffer.byteLength(event.body, event.isBase64Encoded ? "base64" : "utf8")
+        : 0;
       if (bodyBytes > core.config.maxBodyBytes) {
         throw new CandorError("request_too_large", `Request body is over ${core.config.maxBodyBytes} bytes`);
       }
-      const res = await route({ event, requestId, headers });
+      // the invocation's span: every dependency call below is its child
+      const res = await withSpan(event.routeKey, {}, () => route({ event, requestId, headers }), "server");
       return { ...res, headers: { ...headers, ...(res.headers as Record<string, string> | undefined) } };
     } catch (error) {
       if (!(error instanceof CandorError) || error.code === "internal_error") {
         core.log.error("unhandled error", {
-          error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+          error:
+            error instanceof Error
+              ? { name: error.name, message: error.message, stack: error.stack }
+              : String(error),
         });
       }
       const res = errorResponse(error, requestId);
       return { ...res, headers: { ...headers, ...(res.headers as Record<string, string>) } };
     } finally {
+      // spans first: an export failure is counted in this invocation's metrics
+      await core.tracing.flush();
       core.metrics.flush();
       core.log.resetKeys();
     }
@@ -64,5 +68,9 @@ export function json(
   headers: Record<string, string> = {},
 ): APIGatewayProxyStructuredResultV2 {
   if (statusCode === 204) return { statusCode, headers };
-  return { statusCode, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) };
+  return {
+    statusCode,
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  };
 }

@@ -14,6 +14,13 @@ export const LIMITS = {
 
 export const uuid = z.uuid({ message: "must be a UUID" });
 
+/** Text the store can hold: Postgres text cannot contain NUL. */
+export const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes("\u0000"), { message: "must not contain NUL characters" });
+
 export const pathName = z
   .string()
   .min(1)
@@ -31,9 +38,13 @@ function invalid(issue: z.core.$ZodIssue | undefined, prefix: string): CandorErr
   let message = issue?.message ?? "invalid request";
   if (issue?.code === "unrecognized_keys") {
     const keys = (issue as { keys?: string[] }).keys ?? [];
-    return new CandorError("invalid_request", `Unknown field${keys.length > 1 ? "s" : ""}: ${keys.join(", ")}`, {
-      param: [path, keys[0]].filter(Boolean).join(".") || null,
-    });
+    return new CandorError(
+      "invalid_request",
+      `Unknown field${keys.length > 1 ? "s" : ""}: ${keys.join(", ")}`,
+      {
+        param: [path, keys[0]].filter(Boolean).join(".") || null,
+      },
+    );
   }
   if (path) message = `${path}: ${message}`;
   return new CandorError("invalid_request", `${prefix}${message}`, { param: path || null });
@@ -63,10 +74,16 @@ export function parseQuery<S extends z.ZodType>(event: APIGatewayProxyEventV2, s
   return result.data;
 }
 
-export function pathParam<S extends z.ZodType>(event: APIGatewayProxyEventV2, name: string, schema: S): z.infer<S> {
+export function pathParam<S extends z.ZodType>(
+  event: APIGatewayProxyEventV2,
+  name: string,
+  schema: S,
+): z.infer<S> {
   const result = schema.safeParse(event.pathParameters?.[name]);
   if (!result.success) {
-    throw new CandorError("invalid_request", `${name}: ${result.error.issues[0]?.message ?? "invalid"}`, { param: name });
+    throw new CandorError("invalid_request", `${name}: ${result.error.issues[0]?.message ?? "invalid"}`, {
+      param: name,
+    });
   }
   return result.data;
 }
@@ -75,7 +92,9 @@ export const limitParam = z.coerce.number().int().min(1).max(100).default(20);
 
 /** Opaque cursors: base64url JSON of the position; a tampered one is a 400. */
 export function encodeCursor(value: unknown): string | null {
-  return value === null || value === undefined ? null : Buffer.from(JSON.stringify(value)).toString("base64url");
+  return value === null || value === undefined
+    ? null
+    : Buffer.from(JSON.stringify(value)).toString("base64url");
 }
 
 export function decodeCursor<S extends z.ZodType>(cursor: string | undefined, schema: S): z.infer<S> | null {

@@ -46,7 +46,10 @@ export class SupabaseAdmin {
   }
 
   /** Revokes a key and returns its hash, so the caller can drop the auth cache entry at once. */
-  revokeApiKey(tenantId: string, keyId: string): Promise<{ id: string; prefix: string; revoked_at: string; key_hash: string }> {
+  revokeApiKey(
+    tenantId: string,
+    keyId: string,
+  ): Promise<{ id: string; prefix: string; revoked_at: string; key_hash: string }> {
     return this.rpc.call("revoke_api_key", { p_tenant_id: tenantId, p_key_id: keyId });
   }
 }

@@ -13,7 +13,10 @@ import type { SupabaseRpc } from "./supabase-rpc";
 export class SupabaseGraphStore implements GraphStore {
   constructor(private readonly rpc: SupabaseRpc) {}
 
-  createConversation(tenantId: string, input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] }) {
+  createConversation(
+    tenantId: string,
+    input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] },
+  ) {
     return this.rpc.call<Conversation>("create_conversation", {
       p_tenant_id: tenantId,
       p_title: input.title ?? null,
@@ -23,7 +26,10 @@ export class SupabaseGraphStore implements GraphStore {
   }
 
   getConversation(tenantId: string, id: string) {
-    return this.rpc.call<Conversation | null>("get_conversation", { p_tenant_id: tenantId, p_conversation_id: id });
+    return this.rpc.call<Conversation | null>("get_conversation", {
+      p_tenant_id: tenantId,
+      p_conversation_id: id,
+    });
   }
 
   listConversations(tenantId: string, limit: number, before: ListCursor | null) {
@@ -35,7 +41,11 @@ export class SupabaseGraphStore implements GraphStore {
     });
   }
 
-  updateConversation(tenantId: string, id: string, input: { title?: string | null; metadata?: Record<string, unknown> }) {
+  updateConversation(
+    tenantId: string,
+    id: string,
+    input: { title?: string | null; metadata?: Record<string, unknown> },
+  ) {
     return this.rpc.call<Conversation>("update_conversation", {
       p_tenant_id: tenantId,
       p_conversation_id: id,
@@ -58,13 +68,16 @@ export class SupabaseGraphStore implements GraphStore {
   }
 
   async listPathMessages(tenantId: string, id: string, path: string, limit: number, afterDepth: number) {
-    const r = await this.rpc.call<{ data: Message[]; next_after_depth: number | null }>("list_path_messages", {
-      p_tenant_id: tenantId,
-      p_conversation_id: id,
-      p_path: path,
-      p_limit: limit,
-      p_after_depth: afterDepth,
-    });
+    const r = await this.rpc.call<{ data: Message[]; next_after_depth: number | null }>(
+      "list_path_messages",
+      {
+        p_tenant_id: tenantId,
+        p_conversation_id: id,
+        p_path: path,
+        p_limit: limit,
+        p_after_depth: afterDepth,
+      },
+    );
     return { data: r.data, next: r.next_after_depth } satisfies Page<Message, number>;
   }
 
@@ -112,7 +125,11 @@ export class SupabaseGraphStore implements GraphStore {
     });
   }
 
-  updateContext(tenantId: string, id: string, input: { name?: string; content?: string; tokenCount?: number }) {
+  updateContext(
+    tenantId: string,
+    id: string,
+    input: { name?: string; content?: string; tokenCount?: number },
+  ) {
     return this.rpc.call<Context>("update_context", {
       p_tenant_id: tenantId,
       p_context_id: id,

@@ -1,9 +1,10 @@
 import type { SupabaseClient } from "@supabase/supabase-js";
-import type { ErrorCode } from "../../errors";
-import { CandorError, DependencyUnavailableError } from "../../errors";
 import type { Log } from "../../domain/ports/logger.port";
 import type { Metrics } from "../../domain/ports/metrics.port";
+import type { ErrorCode } from "../../errors";
+import { CandorError, DependencyUnavailableError } from "../../errors";
 import type { DependencyStatus } from "../../observability/dependency-status";
+import { markSpanFailed, withSpan } from "../../observability/tracing";
 
 interface PostgrestErrorBody {
   code?: string;
@@ -40,7 +41,17 @@ export class SupabaseRpc {
 
   async call<T>(fn: string, args: Record<string, unknown> = {}): Promise<T> {
     const started = performance.now();
-    const res = await this.o.client.rpc(fn, args);
+    // the span names the function, never its arguments (they can hold prompts)
+    const res = await withSpan(
+      `supabase.rpc ${fn}`,
+      { "db.system.name": "postgresql", "db.operation.name": fn },
+      async (span) => {
+        const r = await this.o.client.rpc(fn, args);
+        span.setAttribute("http.response.status_code", r.status);
+        if (r.error) markSpanFailed(span, r.status === 0 ? "network" : `http_${r.status}`);
+        return r;
+      },
+    );
     const ms = performance.now() - started;
     this.o.metrics.timing("database_query_duration", ms);
     const status = res.status;
@@ -53,21 +64,34 @@ export class SupabaseRpc {
       const aborted = /abort/i.test(String(err.hint ?? "") + String(err.message ?? ""));
       this.o.status.report("down", { reason: aborted ? "timeout" : "network" });
       if (aborted) {
-        throw new CandorError("store_timeout", "The database did not answer in time", { retryAfterSeconds: 2 });
+        throw new CandorError("store_timeout", "The database did not answer in time", {
+          retryAfterSeconds: 2,
+        });
       }
       throw new DependencyUnavailableError("supabase", "The database is unreachable");
     }
     const code = err.code ?? "";
-    if (status >= 500 || code.startsWith("PGRST") || status === 401) {
+    if (!code.startsWith("PT") && (status >= 500 || code.startsWith("PGRST") || status === 401)) {
       // the store is down, misconfigured (unknown function, bad service key) or failing: fail closed
-      this.o.status.report(status >= 500 ? "down" : "up", { reason: `http_${status}` });
-      this.o.log.error("database call failed", { rpc: fn, status, code });
+      this.o.status.report(status >= 500 ? "down" : "up", { reason: `http_${status}`, code });
+      // an outage is logged once, on the state change; a misconfiguration on every call
+      if (status < 500)
+        this.o.log.error("database call rejected by configuration", { rpc: fn, status, code });
       throw new DependencyUnavailableError("supabase", "The database is unavailable");
     }
     this.o.status.report("up");
-    const domainCode = code.startsWith("PT") ? DOMAIN_STATUS[status] : status === 409 ? "conflict" : undefined;
+    const domainCode = code.startsWith("PT")
+      ? DOMAIN_STATUS[status]
+      : status === 409
+        ? "conflict"
+        : undefined;
     const details = parseDetails(err.details);
-    throw new CandorError(domainCode ?? "invalid_request", err.message ?? "Request rejected by the store", {
+    // only our own raised messages reach the client; a raw Postgres message stays in the log
+    const message = code.startsWith("PT")
+      ? (err.message ?? "Request rejected")
+      : "The request was rejected by the store";
+    if (!code.startsWith("PT")) this.o.log.warn("database rejected a call", { rpc: fn, status, code });
+    throw new CandorError(domainCode ?? "invalid_request", message, {
       param: typeof details?.param === "string" ? details.param : null,
       ...(details ? { details } : {}),
     });

@@ -5,56 +5,136 @@ export class CircuitOpenError extends Error {
 }
 
 export interface CircuitBreakerOptions {
-  /** Consecutive failures that open the circuit. */
+  /** Failures among the last `window` calls that open the circuit. */
   failureThreshold: number;
-  /** How long it stays open before one probe is let through. */
+  /**
+   * How many recent outcomes are remembered. `failureThreshold` of them failing opens the circuit:
+   * with the defaults (5 of 10) that is five failures in a row or a 50 % failure rate. Defaults to
+   * `failureThreshold` (consecutive failures only); must not be below it.
+   */
+  window?: number;
+  /** How long it stays open before one call is let through as a probe. */
   openMs: number;
   status: DependencyStatus;
   now?: () => number;
 }
 
+export type CircuitState = "closed" | "open" | "half_open";
+
 /**
  * Per-instance circuit breaker around Upstash, shared by the rate limiter and the caches.
- * While open, calls are refused at once (no timeout paid per request); after `openMs` one call is
- * let through as a probe, and its outcome closes or re-opens the circuit.
- * Its state is this one small object per Lambda instance: nothing accumulates during an outage.
+ *
+ * - closed: calls go through; their outcomes fill a fixed ring of the last `window` results, and
+ *   `failureThreshold` failures in it open the circuit.
+ * - open: calls are refused at once with CircuitOpenError, so no request pays the Redis timeout;
+ *   the callers fail open (limiter) or through (caches).
+ * - half open (after `openMs`): exactly one call goes through as the probe, the others are still
+ *   refused; the probe's success closes the circuit, its failure re-opens it for another `openMs`.
+ *
+ * A call that started in an earlier state (before the circuit opened, or before it closed) does not
+ * move the state when it finishes late: only calls of the current state decide.
+ * Its state is this one small object per Lambda instance (a ring of `window` bytes and a few
+ * numbers): nothing accumulates during an outage, and it is per-instance by nature.
  */
 export class CircuitBreaker {
+  /** Bounded: `window` outcomes, 1 = failed, overwritten in a ring. */
+  private readonly outcomes: Uint8Array;
+  private next = 0;
+  private recorded = 0;
   private failures = 0;
   private openedAt: number | undefined;
-  private probing = false;
+  private probeStartedAt: number | undefined;
+  /** Bumped on every open and close, so late outcomes of an earlier state are ignored. */
+  private generation = 0;
   private readonly now: () => number;
+  private readonly threshold: number;
 
   constructor(private readonly o: CircuitBreakerOptions) {
     this.now = o.now ?? Date.now;
+    this.threshold = Math.max(1, Math.floor(o.failureThreshold));
+    const window = Math.floor(o.window ?? this.threshold);
+    if (window < this.threshold) {
+      throw new RangeError(
+        `circuit breaker window (${window}) is smaller than its failure threshold (${this.threshold})`,
+      );
+    }
+    this.outcomes = new Uint8Array(window);
   }
 
-  get state(): "closed" | "open" | "half_open" {
+  get state(): CircuitState {
     if (this.openedAt === undefined) return "closed";
     return this.now() - this.openedAt >= this.o.openMs ? "half_open" : "open";
   }
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    const state = this.state;
-    if (state === "open" || (state === "half_open" && this.probing)) {
-      this.o.status.report("down", { breaker: "open" });
-      throw new CircuitOpenError("Redis circuit is open");
+    const now = this.now();
+    if (this.openedAt !== undefined) {
+      const halfOpen = now - this.openedAt >= this.o.openMs;
+      // a probe that never settled (it cannot: every call has a timeout) is not waited on forever
+      const probing = this.probeStartedAt !== undefined && now - this.probeStartedAt < this.o.openMs;
+      if (!halfOpen || probing) {
+        this.o.status.report("down", { breaker: "open" });
+        throw new CircuitOpenError("Redis circuit is open");
+      }
+      return this.probe(fn, now);
     }
-    const probe = state === "half_open";
-    if (probe) this.probing = true;
+    const generation = this.generation;
     try {
       const value = await fn();
-      this.failures = 0;
-      this.openedAt = undefined;
-      this.o.status.report("up");
+      if (generation === this.generation) {
+        this.record(false);
+        this.o.status.report("up");
+      }
       return value;
     } catch (error) {
-      this.failures++;
-      if (probe || this.failures >= this.o.failureThreshold) this.openedAt = this.now();
+      if (generation === this.generation) {
+        this.record(true);
+        if (this.failures >= this.threshold) this.open();
+      }
       this.o.status.report("down", { breaker: this.openedAt === undefined ? "closed" : "open" });
       throw error;
-    } finally {
-      if (probe) this.probing = false;
     }
+  }
+
+  private async probe<T>(fn: () => Promise<T>, now: number): Promise<T> {
+    this.probeStartedAt = now;
+    const generation = this.generation;
+    try {
+      const value = await fn();
+      if (generation === this.generation) {
+        this.close();
+        this.o.status.report("up", { breaker: "closed" });
+      }
+      return value;
+    } catch (error) {
+      if (generation === this.generation) this.open();
+      this.o.status.report("down", { breaker: "open" });
+      throw error;
+    }
+  }
+
+  private record(failed: boolean): void {
+    const slot = this.next;
+    if (this.recorded === this.outcomes.length) this.failures -= this.outcomes[slot] ?? 0;
+    else this.recorded++;
+    this.outcomes[slot] = failed ? 1 : 0;
+    if (failed) this.failures++;
+    this.next = (slot + 1) % this.outcomes.length;
+  }
+
+  private open(): void {
+    this.generation++;
+    this.openedAt = this.now();
+    this.probeStartedAt = undefined;
+  }
+
+  private close(): void {
+    this.generation++;
+    this.openedAt = undefined;
+    this.probeStartedAt = undefined;
+    this.outcomes.fill(0);
+    this.next = 0;
+    this.recorded = 0;
+    this.failures = 0;
   }
 }

@@ -18,8 +18,12 @@ export const authCacheKey = (keyHash: string): string => `key:${keyHash}`;
  * Bearer key → sha-256 → auth cache → on a miss one RPC. A cache failure is only a miss.
  * A store failure propagates as 503 (fail closed): never a 401, never an allow.
  */
-export async function authenticate(authorization: string | undefined, deps: AuthenticateDeps): Promise<ApiKeyPrincipal> {
-  if (!authorization) throw new CandorError("unauthenticated", "Missing API key: send Authorization: Bearer <key>");
+export async function authenticate(
+  authorization: string | undefined,
+  deps: AuthenticateDeps,
+): Promise<ApiKeyPrincipal> {
+  if (!authorization)
+    throw new CandorError("unauthenticated", "Missing API key: send Authorization: Bearer <key>");
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   const key = match?.[1];
   if (!key || !isWellFormedApiKey(key)) throw new CandorError("unauthenticated", "Malformed API key");

@@ -27,7 +27,10 @@ export class GraphService {
     return this.invalidate(tenantId, id);
   }
 
-  createConversation(tenantId: string, input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] }) {
+  createConversation(
+    tenantId: string,
+    input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] },
+  ) {
     return this.d.store.createConversation(tenantId, input);
   }
 
@@ -41,11 +44,19 @@ export class GraphService {
     return conversation;
   }
 
-  listConversations(tenantId: string, limit: number, before: ListCursor | null): Promise<Page<Conversation, ListCursor>> {
+  listConversations(
+    tenantId: string,
+    limit: number,
+    before: ListCursor | null,
+  ): Promise<Page<Conversation, ListCursor>> {
     return this.d.store.listConversations(tenantId, limit, before);
   }
 
-  async updateConversation(tenantId: string, id: string, input: { title?: string | null; metadata?: Record<string, unknown> }) {
+  async updateConversation(
+    tenantId: string,
+    id: string,
+    input: { title?: string | null; metadata?: Record<string, unknown> },
+  ) {
     const c = await this.d.store.updateConversation(tenantId, id, input);
     await this.invalidate(tenantId, id);
     return c;

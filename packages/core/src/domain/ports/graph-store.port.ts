@@ -54,20 +54,48 @@ export interface Page<T, C> {
 }
 
 export interface GraphStore {
-  createConversation(tenantId: string, input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] }): Promise<Conversation>;
+  createConversation(
+    tenantId: string,
+    input: { title?: string | null; metadata?: Record<string, unknown>; contextIds?: string[] },
+  ): Promise<Conversation>;
   getConversation(tenantId: string, id: string): Promise<Conversation | null>;
-  listConversations(tenantId: string, limit: number, before: ListCursor | null): Promise<Page<Conversation, ListCursor>>;
-  updateConversation(tenantId: string, id: string, input: { title?: string | null; metadata?: Record<string, unknown> }): Promise<Conversation>;
+  listConversations(
+    tenantId: string,
+    limit: number,
+    before: ListCursor | null,
+  ): Promise<Page<Conversation, ListCursor>>;
+  updateConversation(
+    tenantId: string,
+    id: string,
+    input: { title?: string | null; metadata?: Record<string, unknown> },
+  ): Promise<Conversation>;
   deleteConversation(tenantId: string, id: string): Promise<void>;
   setConversationContexts(tenantId: string, id: string, contextIds: string[]): Promise<Conversation>;
-  listPathMessages(tenantId: string, id: string, path: string, limit: number, afterDepth: number): Promise<Page<Message, number>>;
+  listPathMessages(
+    tenantId: string,
+    id: string,
+    path: string,
+    limit: number,
+    afterDepth: number,
+  ): Promise<Page<Message, number>>;
   listPaths(tenantId: string, id: string): Promise<Path[]>;
   createPath(tenantId: string, id: string, name: string, fromMessageId: string): Promise<Path>;
   movePath(tenantId: string, id: string, name: string, headMessageId: string): Promise<Path>;
-  createContext(tenantId: string, input: { name: string; content: string; tokenCount: number }): Promise<Context>;
+  createContext(
+    tenantId: string,
+    input: { name: string; content: string; tokenCount: number },
+  ): Promise<Context>;
   getContext(tenantId: string, id: string): Promise<Context | null>;
-  listContexts(tenantId: string, limit: number, before: ListCursor | null): Promise<Page<Context, ListCursor>>;
-  updateContext(tenantId: string, id: string, input: { name?: string; content?: string; tokenCount?: number }): Promise<Context>;
+  listContexts(
+    tenantId: string,
+    limit: number,
+    before: ListCursor | null,
+  ): Promise<Page<Context, ListCursor>>;
+  updateContext(
+    tenantId: string,
+    id: string,
+    input: { name?: string; content?: string; tokenCount?: number },
+  ): Promise<Context>;
   /** Returns the conversations the context was attached to. */
   deleteContext(tenantId: string, id: string): Promise<{ conversationIds: string[] }>;
 }

@@ -22,6 +22,8 @@ export interface RateLimitRequest {
   keyId: string;
   /** Limits from the tenant policy; an absent limit is not checked. */
   requestsPerMinute?: number | null;
+  /** Requests per minute of this one API key (`keyId`), on top of the tenant's; absent: not checked. */
+  keyRequestsPerMinute?: number | null;
   tokensPerMinute?: number | null;
   /** Estimated tokens of this request, for the tokens-per-minute limit. */
   tokens?: number;

@@ -6,14 +6,15 @@ export type DependencyState = "up" | "down";
 /**
  * Tracks one dependency's state for this instance and speaks only on change: one log line when it
  * goes down or comes back, not one per failed request. The gauge is emitted on every report so the
- * alarm sees a steady signal. One small object per dependency: bounded.
+ * alarm sees a steady signal (when the dependency has a gauge: the OTel collector has none, its
+ * failures are counted instead). One small object per dependency: bounded.
  */
 export class DependencyStatus {
   private state: DependencyState | undefined;
 
   constructor(
     private readonly name: string,
-    private readonly metric: MetricName,
+    private readonly metric: MetricName | undefined,
     private readonly log: Log,
     private readonly metrics: Metrics,
   ) {}
@@ -23,7 +24,7 @@ export class DependencyStatus {
   }
 
   report(state: DependencyState, detail?: Record<string, unknown>): void {
-    this.metrics.gauge(this.metric, state === "up" ? 1 : 0);
+    if (this.metric) this.metrics.gauge(this.metric, state === "up" ? 1 : 0);
     if (state === this.state) return;
     const previous = this.state;
     this.state = state;

@@ -12,6 +12,8 @@ export interface CandorLogger extends Log {
   readonly powertools: Logger;
   appendKeys(keys: LogAttributes): void;
   resetKeys(): void;
+  /** The keys appended for the current invocation (request id, tenant id, route): also span attributes. */
+  keys(): Readonly<LogAttributes>;
 }
 
 /** JSON logs through Powertools: service, stage, request and tenant ids; never secrets or prompts. */
@@ -21,7 +23,8 @@ export function createLogger(options: CreateLoggerOptions): CandorLogger {
     logLevel: options.level,
     persistentKeys: { stage: options.stage },
   });
-  let keys: string[] = [];
+  // this invocation's keys; reset at its end, so it holds a handful of entries at most
+  let current: LogAttributes = {};
   return {
     powertools: logger,
     debug: (m, a) => (a ? logger.debug(m, a) : logger.debug(m)),
@@ -29,12 +32,14 @@ export function createLogger(options: CreateLoggerOptions): CandorLogger {
     warn: (m, a) => (a ? logger.warn(m, a) : logger.warn(m)),
     error: (m, a) => (a ? logger.error(m, a) : logger.error(m)),
     appendKeys(k) {
-      keys = [...keys, ...Object.keys(k)];
+      current = { ...current, ...k };
       logger.appendKeys(k);
     },
     resetKeys() {
-      if (keys.length) logger.removeKeys(keys);
-      keys = [];
+      const names = Object.keys(current);
+      if (names.length) logger.removeKeys(names);
+      current = {};
     },
+    keys: () => current,
   };
 }

@@ -1,4 +1,4 @@
-import { Metrics as PowertoolsMetrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit, Metrics as PowertoolsMetrics } from "@aws-lambda-powertools/metrics";
 import type { MetricName, Metrics, MetricUnit as Unit } from "../domain/ports/metrics.port";
 
 export interface CreateMetricsOptions {

@@ -2,11 +2,19 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { API_KEY_SCOPES, createCore, hashApiKey, loadConfig, SupabaseAdmin } from "@candor/core";
+import {
+  loadRealtimeConfig,
+  loadSandboxProvider,
+  type RealtimeService,
+  startEmbeddedRealtime,
+  startPostgresRealtime,
+} from "@candor/realtime";
 import { type LocalApi, startLocalApi } from "./api-gateway";
 import { migrate } from "./db/migrate";
 import { createPGliteDatabase } from "./db/pglite-database";
 import { createPostgresDatabase } from "./db/postgres-database";
 import type { SqlDatabase } from "./db/sql-database";
+import { FAKE_MODEL, type FakeProvider, startFakeProvider } from "./fake-provider";
 import { startLocalSupabase } from "./supabase";
 import { startLocalUpstash } from "./upstash";
 
@@ -20,6 +28,10 @@ export interface LocalStackOptions {
   apiPort: number;
   supabasePort: number;
   upstashPort: number;
+  /** The realtime service (SSE, code execution); default: the port after apiPort (any free port when apiPort is 0). */
+  realtimePort?: number;
+  /** Port of the fake model server (0: any free port). */
+  fakeProviderPort?: number;
   host?: string;
   /** Prefix of every Redis key the stack writes. */
   redisKeyPrefix?: string;
@@ -38,6 +50,7 @@ export interface LocalStack {
   info: LocalStackInfo;
   database: SqlDatabase;
   upstashUrl: string | undefined;
+  fakeProvider: FakeProvider;
   stop(): Promise<void>;
 }
 
@@ -129,16 +142,35 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     }
     process.env.STREAM_TOKEN_SECRET ??= secrets.jwt_secret;
 
+    const fakeProvider = await startFakeProvider({ port: o.fakeProviderPort ?? 0, host });
+    stops.push(() => fakeProvider.close());
+
     const infoPath = join(stateDir, "local.json");
     const previous = await readJson<LocalStackInfo>(infoPath);
-    const demo = await seedDemoTenant(previous);
+    const demo = await seedDemoTenant(previous, fakeProvider.openaiBaseUrl);
+    // for `npx candor` against this stack (local secrets, never committed: .candor/ is ignored)
+    await writeFile(
+      join(stateDir, "admin.json"),
+      JSON.stringify(
+        { SUPABASE_URL: supabase.url, SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey },
+        null,
+        2,
+      ),
+      { mode: 0o600 },
+    );
+
+    // The realtime service: in this process on PGlite (listening through PGlite), or on its own
+    // direct connections with DATABASE_URL, as deployed.
+    const realtime = await startLocalRealtime(o, admin, host);
+    stops.push(() => realtime.stop());
+    process.env.REALTIME_URL ??= realtime.url;
 
     const api: LocalApi = await startLocalApi({ port: o.apiPort, host });
     stops.push(() => api.close());
 
     const info: LocalStackInfo = {
       api_url: api.url,
-      realtime_url: null,
+      realtime_url: realtime.url,
       supabase_url: supabase.url,
       demo_api_key: demo.key,
       demo_tenant_id: demo.tenantId,
@@ -150,32 +182,113 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
         ? `upstash      ${upstashUrl}  (local Upstash REST endpoint over ${redactUrl(o.redisUrl ?? "")})`
         : "upstash      not configured: REDIS_URL is not set. Rate limiting is DISABLED (fail-open, NoOp) and caching is DISABLED (fail-through, NoOp).",
     );
+    log(`models       ${fakeProvider.url}  (fake model server: ${FAKE_MODEL}, deterministic replies)`);
+    log(
+      `providers    anthropic: ${process.env.ANTHROPIC_API_KEY ? "configured" : "no key"}, openai: ${process.env.OPENAI_API_KEY ? "configured" : "no key"}`,
+    );
     log(`api          ${api.url}`);
+    log(
+      `realtime     ${realtime.url}  (SSE graph events; code execution ${realtime.pool ? "on" : "off: E2B_API_KEY is not set"})`,
+    );
     log(`demo tenant  ${demo.tenantId}`);
     log(`demo key     ${demo.key}`);
     log(`written      ${infoPath}`);
-    return { info, database: admin, upstashUrl, stop };
+    return { info, database: admin, upstashUrl, fakeProvider, stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-/** Reuses the demo key of a previous start while it still authenticates; otherwise makes a new one. */
+async function startLocalRealtime(
+  o: LocalStackOptions,
+  database: SqlDatabase,
+  host: string,
+): Promise<RealtimeService> {
+  const core = createCore(loadConfig(process.env), { serviceName: "candor-realtime" });
+  const config = loadRealtimeConfig(process.env);
+  const sandboxes = await loadSandboxProvider(core.config.e2bApiKey, core.log);
+  const port = o.realtimePort ?? (o.apiPort === 0 ? 0 : o.apiPort + 1);
+  if (o.databaseUrl) {
+    return startPostgresRealtime({ core, config, databaseUrl: o.databaseUrl, sandboxes, host, port });
+  }
+  return startEmbeddedRealtime({ core, config, database, sandboxes, host, port });
+}
+
+const SEED_DIR = new URL("../supabase/seed/", import.meta.url);
+
+/**
+ * The demo tenant: its key is reused while it still authenticates. Its policy allows the fake
+ * model (priced from seed/demo-pricing.json) and the real providers whose keys are set (priced from
+ * the reference seed/pricing.json). Prices are loaded into the database: the request path reads them
+ * there, as in a deployed stage.
+ */
 async function seedDemoTenant(
   previous: LocalStackInfo | undefined,
+  fakeBaseUrl: string,
 ): Promise<{ key: string; tenantId: string }> {
   const core = createCore(loadConfig({ ...process.env, LOG_LEVEL: "ERROR" }), {
     serviceName: "candor-local",
   });
+  const prices: {
+    provider: string;
+    model: string;
+    input_usd_per_mtok: string;
+    output_usd_per_mtok: string;
+    cached_input_usd_per_mtok?: string | null;
+  }[] = [];
+  for (const file of ["demo-pricing.json", "pricing.json"]) {
+    const doc = JSON.parse(await readFile(new URL(file, SEED_DIR), "utf8")) as {
+      as_of: string;
+      prices: typeof prices;
+    };
+    for (const p of doc.prices) {
+      await core.rpc.call("set_model_price", {
+        p_provider: p.provider,
+        p_model: p.model,
+        p_input_usd_per_mtok: p.input_usd_per_mtok,
+        p_output_usd_per_mtok: p.output_usd_per_mtok,
+        p_cached_input_usd_per_mtok: p.cached_input_usd_per_mtok ?? null,
+        p_effective_from: new Date(`${doc.as_of}T00:00:00Z`).toISOString(),
+      });
+      prices.push(p);
+    }
+  }
+
+  let tenantId: string | undefined;
+  let key: string | undefined;
   if (previous?.demo_api_key) {
     const found = await core.stores.auth.findActiveKey(hashApiKey(previous.demo_api_key));
-    if (found) return { key: previous.demo_api_key, tenantId: found.tenantId };
+    if (found) {
+      tenantId = found.tenantId;
+      key = previous.demo_api_key;
+    }
   }
-  const admin = new SupabaseAdmin(core.rpc);
-  const tenant = await admin.createTenant("Demo tenant");
-  const key = await admin.createApiKey(tenant.id, API_KEY_SCOPES, "demo");
-  return { key: key.key, tenantId: tenant.id };
+  if (!tenantId || !key) {
+    const admin = new SupabaseAdmin(core.rpc);
+    const tenant = await admin.createTenant("Demo tenant");
+    key = (await admin.createApiKey(tenant.id, API_KEY_SCOPES, "demo")).key;
+    tenantId = tenant.id;
+  }
+  const providers = [
+    "openai-compatible",
+    ...(process.env.ANTHROPIC_API_KEY ? ["anthropic"] : []),
+    ...(process.env.OPENAI_API_KEY ? ["openai"] : []),
+  ];
+  await core.rpc.call("set_tenant_policy", {
+    p_tenant_id: tenantId,
+    p_policy: {
+      allowed_providers: providers,
+      allowed_models: [...new Set(prices.filter((p) => providers.includes(p.provider)).map((p) => p.model))],
+      default_model: FAKE_MODEL,
+      provider_endpoints: { "openai-compatible": { base_url: fakeBaseUrl } },
+      requests_per_minute: 600,
+      tokens_per_minute: 1_000_000,
+      monthly_budget_usd: "100",
+      max_output_tokens: 1024,
+    },
+  });
+  return { key, tenantId };
 }
 
 function redactUrl(url: string): string {

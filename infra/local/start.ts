@@ -9,6 +9,7 @@ const LocalEnv = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   SUPABASE_PORT: z.coerce.number().int().min(0).max(65535).default(54321),
   UPSTASH_PORT: z.coerce.number().int().min(0).max(65535).default(8079),
+  FAKE_PROVIDER_PORT: z.coerce.number().int().min(0).max(65535).default(8089),
   DATABASE_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
   CANDOR_STATE_DIR: z.string().min(1).default(".candor"),
@@ -31,6 +32,7 @@ async function main() {
     apiPort: env.PORT,
     supabasePort: env.SUPABASE_PORT,
     upstashPort: env.UPSTASH_PORT,
+    fakeProviderPort: env.FAKE_PROVIDER_PORT,
   });
   console.log(`Candor is up: curl ${stack.info.api_url}/health`);
 
@@ -42,6 +44,7 @@ async function main() {
     const timer = setTimeout(() => process.exit(1), 10_000);
     await stack.stop();
     clearTimeout(timer);
+    console.log("stopped cleanly.");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));

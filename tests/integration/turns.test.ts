@@ -39,10 +39,18 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
   };
 
   const conversation = async (tenant: TestTenant) =>
-    ((await (await api.fetch("/v1/conversations", { method: "POST", key: tenant.key, json: {} })).json()) as { id: string }).id;
+    (
+      (await (
+        await api.fetch("/v1/conversations", { method: "POST", key: tenant.key, json: {} })
+      ).json()) as { id: string }
+    ).id;
 
-  const turn = (tenant: TestTenant, convId: string, json: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    api.fetch(`/v1/conversations/${convId}/messages`, { method: "POST", key: tenant.key, json, headers });
+  const turn = (
+    tenant: TestTenant,
+    convId: string,
+    json: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ) => api.fetch(`/v1/conversations/${convId}/messages`, { method: "POST", key: tenant.key, json, headers });
 
   beforeAll(async () => {
     fake = await startFakeProvider();
@@ -58,11 +66,15 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
       },
     });
     await api.db.query("select public.set_model_price('openai', $1, $2, $3, $4, now() - interval '1 day')", [
-      MODEL, PRICE.input, PRICE.output, PRICE.cached,
+      MODEL,
+      PRICE.input,
+      PRICE.output,
+      PRICE.cached,
     ]);
-    await api.db.query("select public.set_model_price('anthropic', $1, $2, $3, $4, now() - interval '1 day')", [
-      CLAUDE, PRICE.input, PRICE.output, PRICE.cached,
-    ]);
+    await api.db.query(
+      "select public.set_model_price('anthropic', $1, $2, $3, $4, now() - interval '1 day')",
+      [CLAUDE, PRICE.input, PRICE.output, PRICE.cached],
+    );
     t = await newTenant();
   });
   afterAll(async () => {
@@ -102,12 +114,17 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
       expect(normalize(row[0]?.cost_usd ?? "x")).toBe(fromScaled(expected));
       expect(row[0]?.pricing_id).toBe(body.cost.pricing_id);
     }
-    const msgs = await (await api.fetch(`/v1/conversations/${c}/messages`, { key: t.key })).json() as { data: { role: string }[] };
+    const msgs = (await (await api.fetch(`/v1/conversations/${c}/messages`, { key: t.key })).json()) as {
+      data: { role: string }[];
+    };
     expect(msgs.data.map((m) => m.role)).toEqual(["user", "assistant", "user", "assistant"]);
   });
 
   it("fails with 503 pricing_unavailable when the model has no price, and never calls the provider", async () => {
-    const tenant = await newTenant({ allowed_models: [MODEL, "unpriced-model"], default_model: "unpriced-model" });
+    const tenant = await newTenant({
+      allowed_models: [MODEL, "unpriced-model"],
+      default_model: "unpriced-model",
+    });
     await api.db.query("select public.set_model_price('openai', 'unpriced-model', 1, 1)");
     await api.db.query("delete from model_pricing where model = 'unpriced-model'");
     const c = await conversation(tenant);
@@ -121,10 +138,15 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
     expect(body.error.type).toBe("service_unavailable");
     expect(fake.requests).toBe(0);
     expect((core.metrics.totals().pricing_lookup_errors ?? 0) - before).toBe(1);
-    const charged = await api.db.query<{ n: number }>("select count(*)::int as n from cost_events where tenant_id = $1", [tenant.tenantId]);
+    const charged = await api.db.query<{ n: number }>(
+      "select count(*)::int as n from cost_events where tenant_id = $1",
+      [tenant.tenantId],
+    );
     expect(charged[0]?.n).toBe(0);
     // nothing half-done: no user message was stored for the refused turn
-    const msgs = await (await api.fetch(`/v1/conversations/${c}/messages`, { key: tenant.key })).json() as { data: unknown[] };
+    const msgs = (await (await api.fetch(`/v1/conversations/${c}/messages`, { key: tenant.key })).json()) as {
+      data: unknown[];
+    };
     expect(msgs.data).toEqual([]);
   });
 
@@ -140,10 +162,16 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
       const statuses = results.map((r) => r.status).sort();
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.filter((s) => s === 409)).toHaveLength(19);
-      for (const r of results.filter((x) => x.status === 409)) expect(r.headers.get("retry-after")).toBeTruthy();
-      const first = (await Promise.all(results.filter((r) => r.status === 201).map((r) => r.json())))[0] as TurnResponse;
+      for (const r of results.filter((x) => x.status === 409))
+        expect(r.headers.get("retry-after")).toBeTruthy();
+      const first = (
+        await Promise.all(results.filter((r) => r.status === 201).map((r) => r.json()))
+      )[0] as TurnResponse;
       expect(fake.requests).toBe(1);
-      const rows = await api.db.query<{ n: number }>("select count(*)::int as n from cost_events where turn_id = $1", [first.turn_id]);
+      const rows = await api.db.query<{ n: number }>(
+        "select count(*)::int as n from cost_events where turn_id = $1",
+        [first.turn_id],
+      );
       expect(rows[0]?.n).toBe(1);
       fake.setBehavior({ latencyMs: 0 });
       for (let i = 0; i < 3; i++) {
@@ -220,10 +248,15 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
       let expected = 0n;
       for (const r of successes) {
         const u = r.usage as { input_tokens: number; output_tokens: number; cached_input_tokens: number };
-        expected += costOf(u.input_tokens, PRICE.input) + costOf(u.cached_input_tokens, PRICE.cached) + costOf(u.output_tokens, PRICE.output);
+        expected +=
+          costOf(u.input_tokens, PRICE.input) +
+          costOf(u.cached_input_tokens, PRICE.cached) +
+          costOf(u.output_tokens, PRICE.output);
       }
       expect(normalize(ledger[0]?.total ?? "x")).toBe(fromScaled(expected));
-      const usage = (await (await api.fetch("/v1/usage?group_by=conversation", { key: tenant.key })).json()) as {
+      const usage = (await (
+        await api.fetch("/v1/usage?group_by=conversation", { key: tenant.key })
+      ).json()) as {
         total_usd: string;
         data: { key: string; cost_usd: string; turns: number }[];
       };
@@ -246,23 +279,28 @@ describe.runIf(hasPostgres())("chat turns through the local API and the fake pro
     expect(begun[0]?.r.status).toBe("started");
     const early = await turn(t, c, { content: "retry me" }, { "idempotency-key": key });
     expect(early.status).toBe(409); // different body than the stored hash: a conflict, not a takeover
-    await api.db.query("update turns set lease_expires_at = now() - interval '1 second', request_hash = $2 where id = $1", [
-      begun[0]?.r.turn_id,
-      "replaced-below",
-    ]);
+    await api.db.query(
+      "update turns set lease_expires_at = now() - interval '1 second', request_hash = $2 where id = $1",
+      [begun[0]?.r.turn_id, "replaced-below"],
+    );
     // same body as the retry: make the stored hash match what the API computes for it
     const { requestHash } = await import("../../packages/functions/src/http/idempotency");
     const { TurnBody } = await import("../../packages/functions/src/turns");
-    const hash = requestHash("POST /v1/conversations/{id}/messages", { id: c }, TurnBody.parse({ content: "retry me" }));
+    const hash = requestHash(
+      "POST /v1/conversations/{id}/messages",
+      { id: c },
+      TurnBody.parse({ content: "retry me" }),
+    );
     await api.db.query("update turns set request_hash = $2 where id = $1", [begun[0]?.r.turn_id, hash]);
     fake.reset();
     const retried = await turn(t, c, { content: "retry me" }, { "idempotency-key": key });
     expect(retried.status).toBe(201);
     expect(((await retried.json()) as TurnResponse).turn_id).toBe(begun[0]?.r.turn_id);
     expect(fake.requests).toBe(1);
-    const attempt = await api.db.query<{ attempt: number; status: string }>("select attempt, status from turns where id = $1", [
-      begun[0]?.r.turn_id,
-    ]);
+    const attempt = await api.db.query<{ attempt: number; status: string }>(
+      "select attempt, status from turns where id = $1",
+      [begun[0]?.r.turn_id],
+    );
     expect(attempt[0]).toEqual({ attempt: 2, status: "completed" });
   });
 });

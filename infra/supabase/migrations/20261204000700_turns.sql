@@ -36,13 +36,15 @@ language sql immutable as $$
     'context_window_tokens', m.context_window_tokens, 'effective_from', m.effective_from)
 $$;
 
--- Cost of a turn, exact: cached input tokens at the cached price (the input price when none is set).
+-- Cost of a turn: cached input tokens at the cached price (the input price when none is set).
+-- Rounded half-up to 1e-12 USD, the ledger's scale, so the response and the stored row are the
+-- same number (prices have 10 decimals per million tokens: exact at that scale up to 1e-16/token).
 create function public.turn_cost(m public.model_pricing, p_input integer, p_output integer, p_cached integer)
 returns numeric
 language sql immutable as $$
-  select ((greatest(p_input - p_cached, 0)::numeric * m.input_usd_per_mtok)
+  select round(((greatest(p_input - p_cached, 0)::numeric * m.input_usd_per_mtok)
         + (p_cached::numeric * coalesce(m.cached_input_usd_per_mtok, m.input_usd_per_mtok))
-        + (p_output::numeric * m.output_usd_per_mtok)) / 1000000
+        + (p_output::numeric * m.output_usd_per_mtok)) / 1000000, 12)
 $$;
 
 create function public.month_start(p_at timestamptz default now()) returns date

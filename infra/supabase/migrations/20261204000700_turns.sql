@@ -103,8 +103,10 @@ declare
   resumed boolean := false;
   input_bound bigint;
 begin
-  -- idempotency: the same key is the same turn
+  -- idempotency: the same key is the same turn. Concurrent requests with one key wait here for the
+  -- first to commit its running row, then see it (409 in progress) instead of racing its insert.
   if p_idempotency_key is not null then
+    perform pg_advisory_xact_lock(hashtextextended(p_tenant_id::text || ':' || p_idempotency_key, 7261));
     select * into t from public.turns
      where tenant_id = p_tenant_id and idempotency_key = p_idempotency_key
      for update;

@@ -17,6 +17,8 @@ export function defaultFunctionProps(stage: string): FunctionProps {
       // true keeps the .map file inside the bundle, which `--enable-source-maps` needs; left unset,
       // SST would move it out of the bundle to its own sourcemap bucket.
       sourcemap: true,
+      // ESM chunks: what a handler imports lazily (the tokenizer's tables) stays out of its cold start
+      splitting: true,
       esbuild: {
         target: "node22",
         // the nodejs22.x runtime provides AWS SDK v3 (sst/node/config reads secrets with client-ssm)

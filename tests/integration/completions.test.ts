@@ -4,7 +4,8 @@ import { type FakeProvider, startFakeProvider } from "../../infra/local/fake-pro
 import { startTestApi, type TestApi, type TestTenant } from "../support/api-harness";
 import { hasPostgres, hasRedis } from "../support/requires";
 
-const MODEL = "candor-fake-1";
+// model names are per test file: prices are global rows, and test files run in parallel
+const MODEL = "completions-fake-1";
 
 describe.runIf(hasPostgres())(
   "OpenAI-compatible /v1/chat/completions, driven by the official openai client",

@@ -4,8 +4,9 @@ import { startTestApi, type TestApi, type TestTenant } from "../support/api-harn
 import { costOf, fromScaled, normalize, toScaled } from "../support/decimal";
 import { hasPostgres } from "../support/requires";
 
-const MODEL = "candor-fake-1";
-const CLAUDE = "claude-fake-1";
+// model names are per test file: prices are global rows, and test files run in parallel
+const MODEL = "turns-fake-1";
+const CLAUDE = "turns-claude-1";
 const PRICE = { input: "1.25", output: "2.5", cached: "0.125" };
 
 interface TurnResponse {

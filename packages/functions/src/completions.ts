@@ -109,7 +109,7 @@ export const handler = createHandler(core, {
       return json(200, toChatCompletion(record), replayed ? { "idempotent-replayed": "true" } : {});
     },
     {
-      tokens: (ctx) => {
+      tokens: async (ctx) => {
         try {
           const b = JSON.parse(ctx.event.body ?? "{}") as {
             messages?: { content?: unknown }[];
@@ -117,7 +117,7 @@ export const handler = createHandler(core, {
           };
           const texts = (b.messages ?? []).map((m) => (typeof m?.content === "string" ? m.content : ""));
           return (
-            core.turns.estimateTokens(texts) +
+            (await core.turns.estimateTokens(texts)) +
             (typeof b.max_tokens === "number" ? Math.max(0, b.max_tokens) : 0)
           );
         } catch {

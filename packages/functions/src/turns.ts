@@ -43,12 +43,12 @@ export const handler = createHandler(core, {
 });
 
 /** Tokens-per-minute estimate before the body is validated: the content plus the output allowance. */
-function estimateTokens(raw: string | undefined): number {
+async function estimateTokens(raw: string | undefined): Promise<number> {
   try {
     const b = JSON.parse(raw ?? "{}") as { content?: unknown; max_output_tokens?: unknown };
     const content = typeof b.content === "string" ? b.content : "";
     const out = typeof b.max_output_tokens === "number" ? b.max_output_tokens : 0;
-    return core.turns.estimateTokens([content]) + Math.max(0, Math.min(out, 200_000));
+    return (await core.turns.estimateTokens([content])) + Math.max(0, Math.min(out, 200_000));
   } catch {
     return 0; // malformed bodies are refused by validation; the request limit still applies
   }

@@ -5,7 +5,7 @@ export type AuthedHandler = (ctx: RequestContext, principal: ApiKeyPrincipal) =>
 
 export interface AuthedOptions {
   /** Estimated tokens of this request for the tokens-per-minute limit. */
-  tokens?: (ctx: RequestContext) => number;
+  tokens?: (ctx: RequestContext) => number | Promise<number>;
 }
 
 /**
@@ -27,7 +27,7 @@ export function authed(
       keyId: principal.keyId,
       requestsPerMinute: principal.requestsPerMinute,
       tokensPerMinute: principal.tokensPerMinute,
-      ...(options.tokens ? { tokens: options.tokens(ctx) } : {}),
+      ...(options.tokens ? { tokens: await options.tokens(ctx) } : {}),
     });
     ctx.headers["x-ratelimit-mode"] = decision.mode;
     // seconds until the window resets; at least 1 on a refusal, so Retry-After is never 0

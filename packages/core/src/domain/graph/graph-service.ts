@@ -93,8 +93,11 @@ export class GraphService {
     return p;
   }
 
-  createContext(tenantId: string, input: { name: string; content: string }): Promise<Context> {
-    return this.d.store.createContext(tenantId, { ...input, tokenCount: this.d.tokens.count(input.content) });
+  async createContext(tenantId: string, input: { name: string; content: string }): Promise<Context> {
+    return this.d.store.createContext(tenantId, {
+      ...input,
+      tokenCount: await this.d.tokens.count(input.content),
+    });
   }
 
   async getContext(tenantId: string, id: string): Promise<Context> {
@@ -107,10 +110,10 @@ export class GraphService {
     return this.d.store.listContexts(tenantId, limit, before);
   }
 
-  updateContext(tenantId: string, id: string, input: { name?: string; content?: string }) {
+  async updateContext(tenantId: string, id: string, input: { name?: string; content?: string }) {
     return this.d.store.updateContext(tenantId, id, {
       ...input,
-      ...(input.content !== undefined ? { tokenCount: this.d.tokens.count(input.content) } : {}),
+      ...(input.content !== undefined ? { tokenCount: await this.d.tokens.count(input.content) } : {}),
     });
   }
 

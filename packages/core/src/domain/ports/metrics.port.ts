@@ -16,7 +16,9 @@ export type MetricName =
   | "db_pool_in_use"
   | "provider_latency"
   | "provider_errors"
-  | "e2b_available";
+  | "e2b_available"
+  /** Tenants whose last 5 minutes of spend broke their baseline (the cost-anomaly scan job). */
+  | "cost_anomaly_count";
 
 export type MetricUnit = "Count" | "Milliseconds" | "Percent" | "None";
 

@@ -1,4 +1,5 @@
 /** Local token estimate (limits, context-window trimming). Billing never uses it. */
 export interface TokenCounter {
-  count(text: string): number;
+  /** Async: the tokenizer's tables load on first use, so bundles that never count pay nothing. */
+  count(text: string): Promise<number>;
 }

@@ -60,8 +60,9 @@ const MESSAGE_OVERHEAD_TOKENS = 4;
 export class TurnService {
   constructor(private readonly d: TurnServiceDeps) {}
 
-  estimateTokens(texts: string[]): number {
-    return texts.reduce((n, t) => n + this.d.tokens.count(t) + MESSAGE_OVERHEAD_TOKENS, 0);
+  async estimateTokens(texts: string[]): Promise<number> {
+    const counts = await Promise.all(texts.map((t) => this.d.tokens.count(t)));
+    return counts.reduce((n, c) => n + c + MESSAGE_OVERHEAD_TOKENS, 0);
   }
 
   async run(input: TurnInput): Promise<{ record: TurnRecord; replayed: boolean }> {
@@ -194,7 +195,7 @@ export class TurnService {
     deadline: number,
   ): Promise<ModelResponse> {
     const provider = this.d.providers.resolve(candidate.provider, candidate.base_url);
-    const fitted = this.fitToWindow(system, messages, candidate.context_window_tokens, maxOutputTokens);
+    const fitted = await this.fitToWindow(system, messages, candidate.context_window_tokens, maxOutputTokens);
     return withRetries(
       async () => {
         const remaining = deadline - Date.now();
@@ -230,19 +231,19 @@ export class TurnService {
   }
 
   /** Drops the oldest messages until the prompt fits the model's context window (estimate). */
-  private fitToWindow(
+  private async fitToWindow(
     system: string | undefined,
     messages: ChatMessage[],
     window: number | null,
     maxOutputTokens: number,
-  ): ChatMessage[] {
+  ): Promise<ChatMessage[]> {
     let kept = messages;
     if (window) {
-      let budget = window - maxOutputTokens - (system ? this.d.tokens.count(system) : 0);
+      let budget = window - maxOutputTokens - (system ? await this.d.tokens.count(system) : 0);
       const out: ChatMessage[] = [];
       for (let i = messages.length - 1; i >= 0; i--) {
         const m = messages[i] as ChatMessage;
-        const cost = this.d.tokens.count(m.content) + MESSAGE_OVERHEAD_TOKENS;
+        const cost = (await this.d.tokens.count(m.content)) + MESSAGE_OVERHEAD_TOKENS;
         if (out.length > 0 && cost > budget) break;
         budget -= cost;
         out.unshift(m);

@@ -1,7 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { API_KEY_SCOPES, createCore, hashApiKey, loadConfig, SupabaseAdmin } from "@candor/core";
+import {
+  API_KEY_SCOPES,
+  createCore,
+  hashApiKey,
+  loadConfig,
+  type PricingFile,
+  parsePricingFile,
+  SupabaseAdmin,
+} from "@candor/core";
 import {
   loadRealtimeConfig,
   loadSandboxProvider,
@@ -230,29 +238,12 @@ async function seedDemoTenant(
   const core = createCore(loadConfig({ ...process.env, LOG_LEVEL: "ERROR" }), {
     serviceName: "candor-local",
   });
-  const prices: {
-    provider: string;
-    model: string;
-    input_usd_per_mtok: string;
-    output_usd_per_mtok: string;
-    cached_input_usd_per_mtok?: string | null;
-  }[] = [];
+  const admin = new SupabaseAdmin(core.rpc);
+  const prices: PricingFile["prices"] = [];
   for (const file of ["demo-pricing.json", "pricing.json"]) {
-    const doc = JSON.parse(await readFile(new URL(file, SEED_DIR), "utf8")) as {
-      as_of: string;
-      prices: typeof prices;
-    };
-    for (const p of doc.prices) {
-      await core.rpc.call("set_model_price", {
-        p_provider: p.provider,
-        p_model: p.model,
-        p_input_usd_per_mtok: p.input_usd_per_mtok,
-        p_output_usd_per_mtok: p.output_usd_per_mtok,
-        p_cached_input_usd_per_mtok: p.cached_input_usd_per_mtok ?? null,
-        p_effective_from: new Date(`${doc.as_of}T00:00:00Z`).toISOString(),
-      });
-      prices.push(p);
-    }
+    const doc = parsePricingFile(JSON.parse(await readFile(new URL(file, SEED_DIR), "utf8")), file);
+    await admin.loadPricing(doc);
+    prices.push(...doc.prices);
   }
 
   let tenantId: string | undefined;
@@ -265,7 +256,6 @@ async function seedDemoTenant(
     }
   }
   if (!tenantId || !key) {
-    const admin = new SupabaseAdmin(core.rpc);
     const tenant = await admin.createTenant("Demo tenant");
     key = (await admin.createApiKey(tenant.id, API_KEY_SCOPES, "demo")).key;
     tenantId = tenant.id;

@@ -8,6 +8,8 @@ import {
   type Core,
   createCore,
   loadConfig,
+  type PricingFile,
+  parsePricingFile,
 } from "@candor/core";
 
 const USAGE = `candor — Candor admin CLI (service role, through SUPABASE_URL)
@@ -131,32 +133,14 @@ async function run(argv: string[], core: () => Promise<Core>, out: Out): Promise
     case "pricing load": {
       const file = positionals[0] ?? values.file;
       if (!file) throw new UsageError("pricing load needs a file");
-      const doc = JSON.parse(await readFile(file, "utf8")) as {
-        as_of?: string;
-        prices?: Record<string, string | number | null>[];
-      };
-      if (!doc.as_of || !Array.isArray(doc.prices))
-        throw new UsageError(`${file}: expected { as_of, prices: [...] }`);
-      const c = await core();
-      let loaded = 0;
-      for (const p of doc.prices) {
-        for (const f of ["input_usd_per_mtok", "output_usd_per_mtok"]) {
-          if (typeof p[f] !== "string" || !DECIMAL.test(p[f] as string)) {
-            throw new UsageError(`${file}: ${p.provider}/${p.model} ${f} must be a decimal string`);
-          }
-        }
-        await c.rpc.call("set_model_price", {
-          p_provider: p.provider,
-          p_model: p.model,
-          p_input_usd_per_mtok: p.input_usd_per_mtok,
-          p_output_usd_per_mtok: p.output_usd_per_mtok,
-          p_cached_input_usd_per_mtok: p.cached_input_usd_per_mtok ?? null,
-          p_effective_from: new Date(`${doc.as_of}T00:00:00Z`).toISOString(),
-          p_context_window_tokens: p.context_window_tokens ?? null,
-        });
-        loaded++;
+      let doc: PricingFile;
+      try {
+        doc = parsePricingFile(JSON.parse(await readFile(file, "utf8")), file);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
       }
-      print({ loaded, as_of: doc.as_of });
+      const c = await core();
+      print({ loaded: await c.admin.loadPricing(doc), as_of: doc.as_of });
       return;
     }
     case "pricing set": {

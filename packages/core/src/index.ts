@@ -1,7 +1,7 @@
 export { NoOpCache } from "./adapters/noop/noop-cache";
 export { NoOpRateLimiter } from "./adapters/noop/noop-rate-limiter";
-export type { ApiKeyRecord, TenantRecord } from "./adapters/supabase/supabase-admin";
-export { SupabaseAdmin } from "./adapters/supabase/supabase-admin";
+export type { ApiKeyRecord, PricingFile, TenantRecord } from "./adapters/supabase/supabase-admin";
+export { parsePricingFile, SupabaseAdmin } from "./adapters/supabase/supabase-admin";
 export { CircuitBreaker, CircuitOpenError } from "./adapters/upstash/circuit-breaker";
 export { UpstashCache } from "./adapters/upstash/upstash-cache";
 export { UpstashRateLimiter } from "./adapters/upstash/upstash-rate-limiter";
@@ -25,6 +25,7 @@ export * from "./domain/tools/tool-registry";
 export * from "./domain/turns/retry";
 export * from "./domain/turns/turn-service";
 export * from "./errors";
+export * from "./observability/cost-anomaly";
 export { DependencyStatus } from "./observability/dependency-status";
 export {
   markSpanFailed,

@@ -9,6 +9,7 @@ import { initProject, useProject } from "sst/project.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import sstConfig from "../../sst.config";
 import { Api } from "../../stacks/Api";
+import { ANOMALY_SCAN, Jobs } from "../../stacks/Jobs";
 import { FUNCTION_GROUPS, type FunctionGroupName, ROUTES, routeKey } from "../../stacks/routes";
 
 /**
@@ -44,6 +45,9 @@ const savedCwd = process.cwd();
 let outdir = "";
 let template: Template;
 let resources: Record<string, CfnResource>;
+/** Every stack of the app, by stack name (Api, Jobs, Alarms, and Realtime once wired). */
+let allTemplates: Record<string, { Resources: Record<string, CfnResource> }> = {};
+let jobsResources: Record<string, CfnResource> = {};
 
 function setEnv(values: Record<string, string | undefined>) {
   for (const [k, v] of Object.entries(values)) {
@@ -146,6 +150,15 @@ beforeAll(async () => {
   await sstConfig.stacks(app);
   await app.finish();
   template = synthesize(app, getStack(Api));
+  const assembly = app.synth();
+  allTemplates = Object.fromEntries(
+    assembly.stacks.map((s) => [s.stackName, s.template as { Resources: Record<string, CfnResource> }]),
+  );
+  jobsResources = (
+    assembly.getStackArtifact(getStack(Jobs).artifactId).template as {
+      Resources: Record<string, CfnResource>;
+    }
+  ).Resources;
   resources = template.toJSON().Resources as Record<string, CfnResource>;
 }, 180_000);
 
@@ -279,6 +292,64 @@ describe("Api stack", () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     const [apiId] = ofType("AWS::ApiGatewayV2::Api").map(([id]) => id);
     expect(outputs.ApiUrl?.Value).toEqual({ "Fn::GetAtt": [apiId, "ApiEndpoint"] });
+  });
+});
+
+describe("every stack of the app", () => {
+  /** The app's own functions (not SST's or CDK's custom-resource handlers), by stack. */
+  const appFunctions = () =>
+    Object.entries(allTemplates).flatMap(([stackName, t]) =>
+      Object.entries(t.Resources)
+        .filter(
+          ([, r]) =>
+            r.Type === "AWS::Lambda::Function" && String(r.Properties.Handler).startsWith("packages/"),
+        )
+        .map(([id, r]) => ({ stackName, id, r, resources: t.Resources })),
+    );
+
+  it("bundles the cost-anomaly scan job as an ES module with its source map", () => {
+    const fns = Object.entries(jobsResources).filter(
+      ([, r]) => r.Type === "AWS::Lambda::Function" && r.Properties.Handler === ANOMALY_SCAN.handler,
+    );
+    expect(fns).toHaveLength(1);
+    const p = fns[0]?.[1].Properties ?? {};
+    expect(p.Runtime).toBe("nodejs22.x");
+    expect(p.MemorySize).toBe(ANOMALY_SCAN.memoryMB);
+    expect(p.Timeout).toBe(ANOMALY_SCAN.timeoutSeconds);
+    const key = String((p.Code as Json).S3Key);
+    expect(key).toMatch(/^[0-9a-f]{64}\.zip$/);
+    const bundle = join(
+      outdir,
+      `asset.${key.replace(/\.zip$/, "")}`,
+      ANOMALY_SCAN.handler.replace(/\.handler$/, ".mjs"),
+    );
+    expect(readFileSync(bundle, "utf8")).toMatch(/\bexport\s*\{[^}]*\bhandler\b/);
+    expect(existsSync(`${bundle}.map`)).toBe(true);
+  });
+
+  it("puts no secret value in any function's environment: secrets are SSM placeholders", () => {
+    const fns = appFunctions();
+    expect(new Set(fns.map((f) => f.stackName)).size).toBeGreaterThanOrEqual(2);
+    for (const { stackName, id, r } of fns) {
+      const env = ((r.Properties.Environment as Json | undefined)?.Variables ?? {}) as Record<string, string>;
+      for (const [key, value] of Object.entries(env)) {
+        if (SECRETS.some((name) => key.includes(name)))
+          expect(value, `${stackName} ${id} ${key}`).toBe(SSM_PLACEHOLDER);
+      }
+    }
+    const json = JSON.stringify(allTemplates);
+    for (const [name, canary] of Object.entries(CANARIES)) expect(json.includes(canary), name).toBe(false);
+  });
+
+  it("sets a one-month log retention for every function of every stack", () => {
+    for (const { stackName, id, resources: res } of appFunctions()) {
+      const retention = Object.values(res).find(
+        (r) =>
+          r.Type === "Custom::LogRetention" &&
+          JSON.stringify(r.Properties.LogGroupName).includes(`{"Ref":"${id}"}`),
+      );
+      expect(retention?.Properties.RetentionInDays, `${stackName} ${id}`).toBe(30);
+    }
   });
 });
 

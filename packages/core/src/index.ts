@@ -22,9 +22,12 @@ export type * from "./domain/ports/store.port";
 export type * from "./domain/ports/token-counter.port";
 export type * from "./domain/ports/turn-store.port";
 export * from "./domain/tools/tool-registry";
+export * from "./domain/turns/idempotency";
+export * from "./domain/turns/openai-chat";
 export * from "./domain/turns/retry";
 export * from "./domain/turns/turn-service";
 export * from "./errors";
+export * from "./http/error-envelope";
 export * from "./observability/cost-anomaly";
 export { DependencyStatus } from "./observability/dependency-status";
 export {

@@ -1,2 +1,2 @@
-export { errorResponse, statusOf } from "./http/error-response";
+export { errorResponse } from "./http/error-response";
 export { createHandler, json } from "./http/handler";

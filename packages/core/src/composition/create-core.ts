@@ -117,18 +117,21 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
   let cacheRedis: Redis | undefined;
   let limiterRedis: Redis | undefined;
   if (config.upstash) {
-    // one breaker for the limiter and both caches: they share the one Redis, so they share its state
+    const base = { url: config.upstash.url, token: config.upstash.token, timeoutMs: config.redis.timeoutMs };
+    // GET/SET/DEL are idempotent: one immediate retry (same deadline) rides over a stale keep-alive socket
+    const cacheClient = createUpstashClient({ ...base, retries: 1, automaticDeserialization: false });
+    cacheRedis = cacheClient;
+    // a limit() that reached Redis before the connection broke would be counted twice on a retry
+    limiterRedis = createUpstashClient({ ...base, retries: 0, automaticDeserialization: true });
+    // one breaker for the limiter and both caches: they share the one Redis, so they share its state;
+    // it probes with a PING in the background, so no request waits on a probe
     breaker = new CircuitBreaker({
       failureThreshold: config.redis.breakerFailureThreshold,
       window: config.redis.breakerWindow,
       openMs: config.redis.breakerOpenMs,
       status: redisStatus,
+      probe: () => cacheClient.ping(),
     });
-    const base = { url: config.upstash.url, token: config.upstash.token, timeoutMs: config.redis.timeoutMs };
-    // GET/SET/DEL are idempotent: one immediate retry (same deadline) rides over a stale keep-alive socket
-    cacheRedis = createUpstashClient({ ...base, retries: 1, automaticDeserialization: false });
-    // a limit() that reached Redis before the connection broke would be counted twice on a retry
-    limiterRedis = createUpstashClient({ ...base, retries: 0, automaticDeserialization: true });
   }
   const prefix = config.redis.keyPrefix;
   const cache = (name: string, chosen: AdapterChoice): Cache =>

@@ -10,15 +10,8 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-base";
+import type { ExportResult } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Log } from "../domain/ports/logger.port";
 import type { Metrics } from "../domain/ports/metrics.port";
 import { DependencyStatus } from "./dependency-status";
@@ -65,6 +58,12 @@ const KINDS: Record<SpanRole, SpanKind> = {
 
 /** Supplies the request attributes to withSpan; replaced by createTracing (one per process). */
 let requestAttributes: () => Attributes = () => ({});
+/** While the SDK loads (once, at cold start, only when tracing is on), spans wait for it. */
+let sdkLoading: Promise<void> | undefined;
+
+/** @opentelemetry/core's ExportResultCode, without loading the SDK for two numbers. */
+const EXPORT_SUCCESS = 0;
+const EXPORT_FAILED = 1;
 
 /**
  * Runs `fn` inside a span named `name` (a dependency call: CLIENT kind by default), with the current
@@ -77,6 +76,8 @@ export async function withSpan<T>(
   fn: (span: Span) => Promise<T>,
   kind: SpanRole = "client",
 ): Promise<T> {
+  // the first spans of a cold start wait for the SDK (tens of ms, once); afterwards this is a no-op
+  if (sdkLoading) await sdkLoading;
   return trace.getTracer(TRACER).startActiveSpan(name, { kind: KINDS[kind] }, async (span) => {
     if (!span.isRecording()) {
       try {
@@ -97,6 +98,19 @@ export async function withSpan<T>(
       span.end();
     }
   });
+}
+
+/**
+ * Attributes of an LLM provider call (OTel GenAI conventions): the provider and the model, never
+ * the prompt or the completion.
+ */
+export function providerSpan(provider: string, model: string, stream = false): Attributes {
+  return {
+    "gen_ai.system": provider,
+    "gen_ai.request.model": model,
+    "gen_ai.operation.name": "chat",
+    stream,
+  };
 }
 
 /** Marks a span failed for an outcome that is not thrown (an error value, a bypass). */
@@ -157,14 +171,27 @@ class ObservedExporter implements SpanExporter {
     private readonly inner: SpanExporter,
     private readonly status: DependencyStatus,
     private readonly metrics: Metrics,
+    /**
+     * An export with no answer by then is a failure (a collector that accepts and never answers). A
+     * backstop: the OTLP exporter's own timeout (the same value) normally answers first.
+     */
+    private readonly timeoutMs: number,
   ) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     let done = false;
+    const timer = setTimeout(() => {
+      const error = Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), {
+        name: "TimeoutError",
+      });
+      finish({ code: EXPORT_FAILED, error });
+    }, this.timeoutMs + 250);
+    timer.unref();
     const finish = (result: ExportResult) => {
       if (done) return;
       done = true;
-      if (result.code === ExportResultCode.SUCCESS) {
+      clearTimeout(timer);
+      if (result.code === EXPORT_SUCCESS) {
         this.status.report("up");
       } else {
         this.metrics.count("otel_export_failures", 1);
@@ -176,7 +203,7 @@ class ObservedExporter implements SpanExporter {
       this.inner.export(spans, finish);
     } catch (error) {
       finish({
-        code: ExportResultCode.FAILED,
+        code: EXPORT_FAILED,
         error: error instanceof Error ? error : new Error(String(error)),
       });
     }
@@ -206,53 +233,81 @@ const delay = (ms: number) =>
 
 /**
  * Tracing for this process, chosen once at cold start: with no endpoint, nothing is registered and
- * every span is a no-op; with one, spans go through a batch processor (its queue is the SDK's bounded
- * 2048 spans; beyond that spans are dropped, not buffered) to an OTLP/HTTP exporter.
+ * every span is a no-op, and the SDK is never loaded (it is a separate chunk of the bundle: a
+ * function without tracing does not pay for it at cold start). With one, the SDK is loaded, and spans
+ * go through a batch processor (its queue is the SDK's bounded 2048 spans; beyond that spans are
+ * dropped, not buffered) to an OTLP/HTTP exporter.
  */
 export function createTracing(o: CreateTracingOptions): Tracing {
-  requestAttributes = o.requestAttributes;
   if (!o.endpoint && !o.exporter) {
     return { state: () => "off", flush: async () => {}, shutdown: async () => {} };
   }
+  // the core that registers the tracer provider is the one whose requests the spans belong to
+  requestAttributes = o.requestAttributes;
   const timeoutMs = o.exportTimeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS;
   // no gauge: the failures are counted, and /health reports the state
   const status = new DependencyStatus("otel_collector", undefined, o.log, o.metrics);
-  const inner =
-    o.exporter ??
-    new OTLPTraceExporter({
-      url: tracesUrl(o.endpoint as string),
-      timeoutMillis: timeoutMs,
-      concurrencyLimit: 4,
-    });
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({
-      "service.name": o.serviceName,
-      "service.version": o.version,
-      "deployment.environment.name": o.stage,
-    }),
-    forceFlushTimeoutMillis: timeoutMs,
-    spanProcessors: [
-      new BatchSpanProcessor(new ObservedExporter(inner, status, o.metrics), {
-        exportTimeoutMillis: timeoutMs,
-        maxQueueSize: 2048,
-        maxExportBatchSize: 512,
+  let provider: { forceFlush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+
+  const load = async () => {
+    const [{ BasicTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] =
+      await Promise.all([
+        import("@opentelemetry/sdk-trace-base"),
+        import("@opentelemetry/exporter-trace-otlp-http"),
+        import("@opentelemetry/resources"),
+      ]);
+    const inner =
+      o.exporter ??
+      new OTLPTraceExporter({
+        url: tracesUrl(o.endpoint as string),
+        timeoutMillis: timeoutMs,
+        concurrencyLimit: 4,
+      });
+    const p = new BasicTracerProvider({
+      resource: resourceFromAttributes({
+        "service.name": o.serviceName,
+        "service.version": o.version,
+        "deployment.environment.name": o.stage,
       }),
-    ],
-  });
-  // Global registration happens once per process: the composition root builds one Core per cold start.
-  context.setGlobalContextManager(new AsyncLocalContextManager());
-  trace.setGlobalTracerProvider(provider);
+      forceFlushTimeoutMillis: timeoutMs,
+      spanProcessors: [
+        new BatchSpanProcessor(new ObservedExporter(inner, status, o.metrics, timeoutMs), {
+          exportTimeoutMillis: timeoutMs,
+          maxQueueSize: 2048,
+          maxExportBatchSize: 512,
+        }),
+      ],
+    });
+    // Global registration happens once per process: the composition root builds one Core per cold start.
+    context.setGlobalContextManager(new AsyncLocalContextManager());
+    trace.setGlobalTracerProvider(p);
+    provider = p;
+  };
+  const loading = load().then(
+    () => {
+      sdkLoading = undefined;
+    },
+    (error: unknown) => {
+      // the SDK missing from the bundle is a packaging bug: say so once, run without traces
+      sdkLoading = undefined;
+      status.report("down", { reason: error instanceof Error ? error.name : "load_failed" });
+    },
+  );
+  sdkLoading = loading;
 
   return {
     state: () => (status.current === "down" ? "failing" : "exporting"),
     async flush() {
+      await loading;
+      if (!provider) return;
       const flushed = provider.forceFlush().catch(() => {});
       // a failing collector is probed in the background, never on a request's time
       if (status.current === "down") return;
       await Promise.race([flushed, delay(timeoutMs + 100)]);
     },
     async shutdown() {
-      await provider.shutdown().catch(() => {});
+      await loading;
+      await provider?.shutdown().catch(() => {});
     },
   };
 }

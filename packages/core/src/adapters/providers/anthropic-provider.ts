@@ -1,10 +1,12 @@
 import type Anthropic from "@anthropic-ai/sdk";
-import type {
-  ModelProvider,
-  ModelRequest,
-  ModelResponse,
-  ModelStreamEvent,
+import {
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type ModelStreamEvent,
+  ProviderError,
 } from "../../domain/ports/model-provider.port";
+import { providerSpan, withSpan } from "../../observability/tracing";
 import { badResponse, nonNegativeInt, toProviderError } from "./error-mapping";
 
 const finish = (stop: string | null | undefined) => (stop === "max_tokens" ? "length" : "stop");
@@ -27,7 +29,9 @@ export class AnthropicProvider implements ModelProvider {
   async complete(r: ModelRequest): Promise<ModelResponse> {
     let msg: Anthropic.Message;
     try {
-      msg = await this.client.messages.create(this.params(r), r.signal ? { signal: r.signal } : {});
+      msg = await withSpan(`${this.name} messages.create`, providerSpan(this.name, r.model), () =>
+        this.client.messages.create(this.params(r), r.signal ? { signal: r.signal } : {}),
+      );
     } catch (error) {
       throw toProviderError(this.name, error);
     }
@@ -53,9 +57,15 @@ export class AnthropicProvider implements ModelProvider {
     let output: number | undefined;
     let stop: string | null | undefined;
     try {
-      const events = await this.client.messages.create(
-        { ...this.params(r), stream: true },
-        r.signal ? { signal: r.signal } : {},
+      // the span covers the call up to the stream's first bytes (the dependency answering)
+      const events = await withSpan(
+        `${this.name} messages.create`,
+        providerSpan(this.name, r.model, true),
+        () =>
+          this.client.messages.create(
+            { ...this.params(r), stream: true },
+            r.signal ? { signal: r.signal } : {},
+          ),
       );
       for await (const ev of events) {
         if (ev.type === "message_start") {
@@ -71,7 +81,14 @@ export class AnthropicProvider implements ModelProvider {
         }
       }
     } catch (error) {
-      throw toProviderError(this.name, error);
+      // cut short (client gone, connection dropped): what message_start and the last
+      // message_delta reported is what the provider consumed, and what is billed
+      const e = toProviderError(this.name, error);
+      if (input === undefined) throw e;
+      throw new ProviderError(e.failure, e.message, {
+        ...e.options,
+        usage: { inputTokens: input + cached, outputTokens: output ?? 0, cachedInputTokens: cached },
+      });
     }
     if (input === undefined || output === undefined) throw badResponse(this.name, "stream without usage");
     yield {

@@ -5,6 +5,7 @@ import type {
   ModelResponse,
   ModelStreamEvent,
 } from "../../domain/ports/model-provider.port";
+import { providerSpan, withSpan } from "../../observability/tracing";
 import { badResponse, nonNegativeInt, toProviderError } from "./error-mapping";
 
 const finish = (f: string | null | undefined) => (f === "length" ? "length" : "stop");
@@ -28,7 +29,9 @@ export class OpenAIProvider implements ModelProvider {
   async complete(r: ModelRequest): Promise<ModelResponse> {
     let res: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      res = await this.client.chat.completions.create(this.params(r), r.signal ? { signal: r.signal } : {});
+      res = await withSpan(`${this.name} chat.completions.create`, providerSpan(this.name, r.model), () =>
+        this.client.chat.completions.create(this.params(r), r.signal ? { signal: r.signal } : {}),
+      );
     } catch (error) {
       throw toProviderError(this.name, error);
     }
@@ -59,9 +62,15 @@ export class OpenAIProvider implements ModelProvider {
     let usage: ModelResponse["usage"] | undefined;
     let reason: string | null | undefined;
     try {
-      const chunks = await this.client.chat.completions.create(
-        { ...this.params(r), stream: true, stream_options: { include_usage: true } },
-        r.signal ? { signal: r.signal } : {},
+      // the span covers the call up to the stream's first bytes (the dependency answering)
+      const chunks = await withSpan(
+        `${this.name} chat.completions.create`,
+        providerSpan(this.name, r.model, true),
+        () =>
+          this.client.chat.completions.create(
+            { ...this.params(r), stream: true, stream_options: { include_usage: true } },
+            r.signal ? { signal: r.signal } : {},
+          ),
       );
       for await (const chunk of chunks) {
         const choice = chunk.choices?.[0];

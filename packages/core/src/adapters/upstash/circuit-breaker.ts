@@ -13,8 +13,14 @@ export interface CircuitBreakerOptions {
    * `failureThreshold` (consecutive failures only); must not be below it.
    */
   window?: number;
-  /** How long it stays open before one call is let through as a probe. */
+  /** How long it stays open before it probes Redis again. */
   openMs: number;
+  /**
+   * The probe, run in the background (e.g. a PING with the request-path timeout). With it, no request
+   * ever waits on a probe: the call that finds the circuit due for a probe is refused like the
+   * others and starts it. Without it, that call itself is the probe and pays its latency.
+   */
+  probe?: () => Promise<unknown>;
   status: DependencyStatus;
   now?: () => number;
 }
@@ -28,8 +34,13 @@ export type CircuitState = "closed" | "open" | "half_open";
  *   `failureThreshold` failures in it open the circuit.
  * - open: calls are refused at once with CircuitOpenError, so no request pays the Redis timeout;
  *   the callers fail open (limiter) or through (caches).
- * - half open (after `openMs`): exactly one call goes through as the probe, the others are still
- *   refused; the probe's success closes the circuit, its failure re-opens it for another `openMs`.
+ * - half open (after `openMs`): one probe at a time, the calls are still refused; the probe's success
+ *   closes the circuit, its failure re-opens it for another `openMs`. With a `probe` function the
+ *   probe runs in the background, started by the first call that finds the circuit half open: once
+ *   the circuit is open, no request pays a Redis timeout, probes included. (In Lambda a background
+ *   probe still in flight when the invocation ends is frozen with the instance; a PING to a healthy
+ *   Upstash takes a few ms, far less than the rest of the request, and a frozen probe only fails and
+ *   waits another `openMs`.)
  *
  * A call that started in an earlier state (before the circuit opened, or before it closed) does not
  * move the state when it finishes late: only calls of the current state decide.
@@ -72,11 +83,12 @@ export class CircuitBreaker {
       const halfOpen = now - this.openedAt >= this.o.openMs;
       // a probe that never settled (it cannot: every call has a timeout) is not waited on forever
       const probing = this.probeStartedAt !== undefined && now - this.probeStartedAt < this.o.openMs;
-      if (!halfOpen || probing) {
-        this.o.status.report("down", { breaker: "open" });
-        throw new CircuitOpenError("Redis circuit is open");
+      if (halfOpen && !probing) {
+        if (!this.o.probe) return this.probe(fn, now);
+        this.probeInBackground(this.o.probe, now);
       }
-      return this.probe(fn, now);
+      this.o.status.report("down", { breaker: "open" });
+      throw new CircuitOpenError("Redis circuit is open");
     }
     const generation = this.generation;
     try {
@@ -91,7 +103,8 @@ export class CircuitBreaker {
         this.record(true);
         if (this.failures >= this.threshold) this.open();
       }
-      this.o.status.report("down", { breaker: this.openedAt === undefined ? "closed" : "open" });
+      // one failed call is not Redis down: the status (log line, gauge 0) follows the circuit
+      if (this.openedAt !== undefined) this.o.status.report("down", { breaker: "open" });
       throw error;
     }
   }
@@ -111,6 +124,28 @@ export class CircuitBreaker {
       this.o.status.report("down", { breaker: "open" });
       throw error;
     }
+  }
+
+  private probeInBackground(probe: () => Promise<unknown>, now: number): void {
+    this.probeStartedAt = now;
+    const generation = this.generation;
+    let pending: Promise<unknown>;
+    try {
+      pending = probe();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      () => {
+        if (generation !== this.generation) return;
+        this.close();
+        this.o.status.report("up", { breaker: "closed" });
+      },
+      () => {
+        if (generation === this.generation) this.open();
+        this.o.status.report("down", { breaker: "open" });
+      },
+    );
   }
 
   private record(failed: boolean): void {

@@ -63,8 +63,9 @@ const positiveInt = (n: number | null | undefined): n is number =>
 
 /**
  * Limits over Upstash (@upstash/ratelimit): requests per minute per tenant and per API key (sliding
- * windows), tokens per minute per tenant (a token bucket, see `limiter`). The counts live in Redis only, so every instance of every
- * function shares them.
+ * windows), tokens per minute per tenant (a token bucket, see `limiter`). The counts live in Redis
+ * only, so every instance of every function shares them. The checks of one request run in parallel
+ * (one EVALSHA each, one round trip of latency).
  *
  * Fails OPEN: a timeout, an error, a rejected `limit()` or an open circuit allows the request, says
  * why (`reason`), and counts rate_limit_bypass_count. It never throws.
@@ -98,7 +99,10 @@ export class UpstashRateLimiter implements RateLimiter {
         // limit/60 per second. Not the sliding window there: its script charges a request that
         // overdraws (rate > 1) even as it refuses it, so one large request would lock the tenant out
         // for up to two minutes; the bucket's script refuses without charging.
-        limiter: kind === "req" ? Ratelimit.slidingWindow(limit, "60 s") : Ratelimit.tokenBucket(limit / 60, "1 s", limit),
+        limiter:
+          kind === "req"
+            ? Ratelimit.slidingWindow(limit, "60 s")
+            : Ratelimit.tokenBucket(limit / 60, "1 s", limit),
         // the limit is not in the key: a tenant whose limit changes keeps its current count
         prefix: `${this.o.prefix}:${kind}`,
         // a slow Redis resolves `{success: true, reason: "timeout"}` after this; mapped below
@@ -172,8 +176,9 @@ export class UpstashRateLimiter implements RateLimiter {
     const outcomes = checks.map((check, i) => ({ check, r: results[i] as LimitResponse }));
     const denied = outcomes.filter((x) => !x.r.success);
     if (denied.length === 0) {
-      // the headers describe the limit closest to exhaustion
-      const tightest = outcomes.reduce((a, b) => (b.r.remaining < a.r.remaining ? b : a));
+      // the headers describe the limit closest to exhaustion, relative to its size
+      const used = (x: (typeof outcomes)[number]) => x.r.remaining / Math.max(1, x.r.limit);
+      const tightest = outcomes.reduce((a, b) => (used(b) < used(a) ? b : a));
       return {
         allowed: true,
         mode: "enforced",

@@ -125,5 +125,23 @@ describe.runIf(hasPostgres() && hasRedis())(
         .poll(async () => (await get("/v1/conversations")).status, { timeout: 10_000, interval: 250 })
         .toBe(200);
     });
+
+    it("limits one key under its own requests-per-minute, leaving the tenant's other keys alone", async () => {
+      const tenant = await api.createTenant();
+      await api.db.query("update tenant_policies set requests_per_minute = 100 where tenant_id = $1", [
+        tenant.tenantId,
+      ]);
+      const noisy = await api.createKey(tenant.tenantId, ["conversations:read"]);
+      const quiet = await api.createKey(tenant.tenantId, ["conversations:read"]);
+      const core = await api.core();
+      expect((await core.setApiKeyLimit(tenant.tenantId, noisy.keyId, 2)).requests_per_minute).toBe(2);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await get("/v1/conversations", noisy.key)).status);
+      expect(statuses).toEqual([200, 200, 429, 429]);
+      const refused = await get("/v1/conversations", noisy.key);
+      expect(refused.headers.get("ratelimit-limit")).toBe("2");
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) expect((await get("/v1/conversations", quiet.key)).status).toBe(200);
+    });
   },
 );

@@ -18,6 +18,7 @@ const USAGE = `candor — Candor admin CLI (service role, through SUPABASE_URL)
   candor key create --tenant <id> [--name n] [--scopes a,b]  create an API key (shown once)
   candor key revoke --tenant <id> --key <key id>          revoke a key (and drop its auth cache entry)
   candor key list --tenant <id>                           list keys (prefixes, never the keys)
+  candor key limit --tenant <id> --key <key id> --rpm <n|none>  a key's own requests-per-minute limit
   candor policy set --tenant <id> --file <policy.json>    set the tenant policy
   candor pricing load <pricing.json>                      load reference prices (effective from their date)
   candor pricing set --provider p --model m --input usd --output usd [--cached usd]
@@ -82,6 +83,7 @@ async function run(argv: string[], core: () => Promise<Core>, out: Out): Promise
       cached: { type: "string" },
       "effective-from": { type: "string" },
       "context-window": { type: "string" },
+      rpm: { type: "string" },
     },
   });
   const print = (v: unknown) => out.log(JSON.stringify(v, null, 2));
@@ -114,6 +116,15 @@ async function run(argv: string[], core: () => Promise<Core>, out: Out): Promise
     case "key list": {
       const c = await core();
       print(await c.admin.listApiKeys(need(values, "tenant")));
+      return;
+    }
+    case "key limit": {
+      const raw = need(values, "rpm");
+      const rpm = raw === "none" ? null : Number(raw);
+      if (rpm !== null && (!Number.isInteger(rpm) || rpm <= 0))
+        throw new UsageError("--rpm must be a positive integer or none");
+      const c = await core();
+      print(await c.setApiKeyLimit(need(values, "tenant"), need(values, "key"), rpm));
       return;
     }
     case "policy set": {

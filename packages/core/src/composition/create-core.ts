@@ -49,6 +49,12 @@ export interface Core {
   authenticate(authorization: string | undefined): Promise<ApiKeyPrincipal>;
   /** Revokes a key in the store, then deletes its auth cache entry so it stops working at once. */
   revokeApiKey(tenantId: string, keyId: string): Promise<{ id: string; prefix: string; revoked_at: string }>;
+  /** Sets a key's own request limit; drops its auth cache entry so the new limit applies at once. */
+  setApiKeyLimit(
+    tenantId: string,
+    keyId: string,
+    requestsPerMinute: number | null,
+  ): Promise<{ id: string; prefix: string; requests_per_minute: number | null }>;
   health(): Promise<Health>;
 }
 
@@ -208,6 +214,11 @@ export function createCore(config: CandorConfig, options: CreateCoreOptions): Co
     turns,
     admin,
     authenticate: (authorization) => authenticate(authorization, authDeps),
+    async setApiKeyLimit(tenantId, keyId, requestsPerMinute) {
+      const { key_hash, ...updated } = await admin.setApiKeyLimit(tenantId, keyId, requestsPerMinute);
+      await authCache.del(authCacheKey(key_hash));
+      return updated;
+    },
     async revokeApiKey(tenantId, keyId) {
       const { key_hash, ...revoked } = await admin.revokeApiKey(tenantId, keyId);
       await authCache.del(authCacheKey(key_hash));

@@ -27,6 +27,7 @@ export function authed(
       keyId: principal.keyId,
       requestsPerMinute: principal.requestsPerMinute,
       tokensPerMinute: principal.tokensPerMinute,
+      keyRequestsPerMinute: principal.keyRequestsPerMinute,
       ...(options.tokens ? { tokens: await options.tokens(ctx) } : {}),
     });
     ctx.headers["x-ratelimit-mode"] = decision.mode;

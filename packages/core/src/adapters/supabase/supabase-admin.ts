@@ -98,6 +98,19 @@ export class SupabaseAdmin {
     return doc.prices.length;
   }
 
+  /** Sets a key's own request limit (null lifts it); returns the hash so the auth cache entry can go. */
+  setApiKeyLimit(
+    tenantId: string,
+    keyId: string,
+    requestsPerMinute: number | null,
+  ): Promise<{ id: string; prefix: string; requests_per_minute: number | null; key_hash: string }> {
+    return this.rpc.call("set_api_key_limit", {
+      p_tenant_id: tenantId,
+      p_key_id: keyId,
+      p_requests_per_minute: requestsPerMinute,
+    });
+  }
+
   listApiKeys(tenantId: string): Promise<(ApiKeyRecord & { revoked_at: string | null })[]> {
     return this.rpc.call("list_api_keys", { p_tenant_id: tenantId });
   }

@@ -8,6 +8,7 @@ interface AuthRow {
   prefix: string;
   requests_per_minute: number | null;
   tokens_per_minute: number | null;
+  key_requests_per_minute?: number | null;
 }
 
 export class SupabaseAuthStore implements AuthStore {
@@ -23,6 +24,7 @@ export class SupabaseAuthStore implements AuthStore {
       prefix: row.prefix,
       requestsPerMinute: row.requests_per_minute,
       tokensPerMinute: row.tokens_per_minute,
+      keyRequestsPerMinute: row.key_requests_per_minute ?? null,
     };
   }
 }

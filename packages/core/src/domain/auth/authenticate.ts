@@ -40,7 +40,10 @@ export async function authenticate(
     throw error;
   }
   if (!principal) throw new CandorError("unauthenticated", "Invalid or revoked API key");
-  await deps.cache.set(authCacheKey(hash), principal, deps.ttlSeconds);
+  // after a failed read, a write would only pay the same timeout again
+  if (cached.status !== "bypassed" || cached.reason === "noop") {
+    await deps.cache.set(authCacheKey(hash), principal, deps.ttlSeconds);
+  }
   return principal;
 }
 

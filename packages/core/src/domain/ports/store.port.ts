@@ -7,6 +7,8 @@ export interface ApiKeyPrincipal {
   /** The tenant's limits, read with the key (cached with it for at most the auth TTL). */
   requestsPerMinute: number | null;
   tokensPerMinute: number | null;
+  /** This key's own request limit, under the tenant's (null: only the tenant's applies). */
+  keyRequestsPerMinute: number | null;
 }
 
 export interface AuthStore {

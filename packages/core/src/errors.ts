@@ -20,6 +20,7 @@ export type ErrorCode =
   | "pricing_unavailable"
   | "code_execution_unavailable"
   | "configuration_error"
+  | "capacity_exceeded"
   | "internal_error";
 
 export interface CandorErrorOptions {

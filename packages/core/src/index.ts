@@ -12,6 +12,7 @@ export * from "./domain/auth/authenticate";
 export * from "./domain/auth/stream-token";
 export * from "./domain/graph/graph-service";
 export * from "./domain/health/get-health";
+export * from "./domain/limits/admit";
 export type * from "./domain/ports/cache.port";
 export type * from "./domain/ports/graph-store.port";
 export type * from "./domain/ports/logger.port";

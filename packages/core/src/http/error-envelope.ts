@@ -21,6 +21,7 @@ const STATUS: Record<ErrorCode, { status: number; type: string }> = {
   pricing_unavailable: { status: 503, type: "service_unavailable" },
   code_execution_unavailable: { status: 503, type: "service_unavailable" },
   configuration_error: { status: 503, type: "service_unavailable" },
+  capacity_exceeded: { status: 503, type: "service_unavailable" },
   internal_error: { status: 500, type: "api_error" },
 };
 

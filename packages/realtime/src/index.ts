@@ -1,0 +1,18 @@
+export { type ListenSource, PGliteChangeFeed } from "./adapters/pglite-change-feed";
+export { PostgresChangeFeed } from "./adapters/postgres-change-feed";
+export { SqlGraphEventStore } from "./adapters/sql-event-store";
+export { SqlSandboxStore } from "./adapters/sql-sandbox-store";
+export * from "./compose";
+export * from "./config";
+export { RealtimeError, SandboxTimeoutError } from "./errors";
+export type * from "./ports/change-feed.port";
+export type * from "./ports/event-store.port";
+export type * from "./ports/sandbox.port";
+export type * from "./ports/sandbox-store.port";
+export type * from "./ports/sql.port";
+export type { RealtimeCore } from "./realtime-core";
+export { executeCode } from "./sandbox/execute-code";
+export { SandboxPool } from "./sandbox/sandbox-pool";
+export * from "./service";
+export { formatEventFrame } from "./sse/sse-frame";
+export { type OpenResult, type SseSink, SubscriptionHub } from "./sse/subscription-hub";

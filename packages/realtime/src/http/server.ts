@@ -10,6 +10,7 @@ import { authenticateCaller } from "./auth";
 import { isServerFault, sendError } from "./error-response";
 import { readJsonBody, uuidParam } from "./request";
 import { ResponseSseSink } from "./sse-response-sink";
+import { chatCompletion } from "./stream-completion";
 
 export interface RealtimeServerDeps {
   core: RealtimeCore;
@@ -153,13 +154,16 @@ export function createRealtimeServer(deps: RealtimeServerDeps): Server {
         res.writeHead(204, {
           ...headers,
           "access-control-allow-methods": "GET, POST, OPTIONS",
-          "access-control-allow-headers": "authorization, content-type, last-event-id",
+          "access-control-allow-headers": "authorization, content-type, last-event-id, idempotency-key",
           "access-control-max-age": "86400",
         });
         res.end();
         return;
       }
       if (url.pathname === "/health" && req.method === "GET") return await health(res, headers);
+      if (url.pathname === "/v1/chat/completions" && req.method === "POST") {
+        return await chatCompletion(deps.core, req, res, headers);
+      }
       const match = ROUTE.exec(url.pathname);
       const id = match?.[1];
       if (id !== undefined && match?.[2] === "events" && req.method === "GET") {

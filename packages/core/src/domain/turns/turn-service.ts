@@ -43,6 +43,8 @@ interface TurnBase {
   onDelta?: (text: string) => void | Promise<void>;
   /** Aborts the provider call (a streaming client that went away). */
   signal?: AbortSignal;
+  /** Called once the turn is admitted (policy, price, budget), before the provider is called. */
+  onBegin?: (turn: { turnId: string }) => void | Promise<void>;
 }
 
 export type TurnInput =
@@ -77,6 +79,7 @@ export class TurnService {
           );
     const begun = await this.begin(input, inputBound);
     if (begun.status === "replay") return { record: begun.response, replayed: true };
+    await input.onBegin?.({ turnId: begun.turn_id });
 
     const system =
       input.kind === "conversation"

@@ -10,6 +10,8 @@ const LocalEnv = z.object({
   SUPABASE_PORT: z.coerce.number().int().min(0).max(65535).default(54321),
   UPSTASH_PORT: z.coerce.number().int().min(0).max(65535).default(8079),
   FAKE_PROVIDER_PORT: z.coerce.number().int().min(0).max(65535).default(8089),
+  /** Unset: the API port + 1. */
+  REALTIME_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   DATABASE_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
   CANDOR_STATE_DIR: z.string().min(1).default(".candor"),
@@ -33,6 +35,7 @@ async function main() {
     supabasePort: env.SUPABASE_PORT,
     upstashPort: env.UPSTASH_PORT,
     fakeProviderPort: env.FAKE_PROVIDER_PORT,
+    ...(env.REALTIME_PORT !== undefined ? { realtimePort: env.REALTIME_PORT } : {}),
   });
   console.log(`Candor is up: curl ${stack.info.api_url}/health`);
 

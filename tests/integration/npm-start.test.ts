@@ -111,6 +111,24 @@ describe("npm start: the offline stack in one command (embedded PGlite, no Redis
     expect(t.model).toBe("candor-fake-1");
     expect(Number(t.cost.usd)).toBeGreaterThan(0);
 
+    // the realtime service is part of the stack: its health, and the turn's events on the stream
+    expect(info.realtime_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const rt = await fetch(`${info.realtime_url}/health`);
+    expect(rt.status).toBe(200);
+    const events = await fetch(`${info.realtime_url}/v1/conversations/${conv.id}/events?last_event_id=0`, {
+      headers: { authorization: `Bearer ${info.demo_api_key}` },
+    });
+    expect(events.status).toBe(200);
+    const reader = events.body?.getReader();
+    let sse = "";
+    while (!/event: message\.created[\s\S]*event: message\.created/.test(sse)) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+      sse += new TextDecoder().decode(chunk.value);
+    }
+    expect(sse).toMatch(/event: message\.created[\s\S]*event: message\.created/); // user and assistant
+    await reader?.cancel();
+
     const exited = new Promise<string>((resolve) =>
       child?.once("exit", (code, signal) => resolve(`${code ?? signal}`)),
     );

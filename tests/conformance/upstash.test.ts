@@ -13,8 +13,8 @@ import {
   type UpstashRequestLog,
 } from "../../infra/local/upstash/index";
 import { hasRedis } from "../support/requires";
-import { cloudCredentials, startUpstashTarget, type UpstashTarget } from "./upstash-target";
 import { startTcpProxy } from "../support/tcp-proxy";
+import { cloudCredentials, startUpstashTarget, type UpstashTarget } from "./upstash-target";
 import { commandNames, recordUpstashRequests, type WireLog } from "./upstash-wire-log";
 
 const cloud = cloudCredentials() !== null;

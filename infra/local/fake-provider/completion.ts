@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 
-/** One prompt entry: `text` is what counts for tokens; `reply` is the text the echo may quote. */
+/** One prompt entry: a role ("system", "tools", or a message role) and the text that counts for tokens. */
 export type PromptPart = { role: string; text: string };
 
 export type CompletionInput = {

@@ -242,7 +242,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         res.write(text.slice(0, Math.floor(text.length / 2)), () => res.destroy());
         return;
       }
-      sendJson(res, 200, JSON.parse(text));
+      sendText(res, 200, text);
       entry.usage = usage;
     } catch (error) {
       if (closed) return;
@@ -380,8 +380,10 @@ async function writeFrames(
   res.end();
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+const sendJson = (res: ServerResponse, status: number, body: unknown): void =>
+  sendText(res, status, JSON.stringify(body));
+
+function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }

@@ -44,6 +44,7 @@ const ERRORS: Record<ErrorKind, ErrorShape> = {
   },
 };
 
+// a constant vocabulary (6 roles), not state
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
 const usage = (c: Completion) => ({

@@ -54,6 +54,7 @@ export interface QueryParams {
   args: Map<string, string>;
 }
 
+// constant vocabularies of PostgREST query syntax (fixed, a few dozen names): not state
 const SIMPLE_OPERATORS = new Set([
   "eq",
   "neq",

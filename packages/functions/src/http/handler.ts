@@ -54,10 +54,16 @@ export function createHandler(core: Core, routes: Record<string, RouteHandler>):
       const res = errorResponse(error, requestId);
       return { ...res, headers: { ...headers, ...(res.headers as Record<string, string>) } };
     } finally {
-      // spans first: an export failure is counted in this invocation's metrics
-      await core.tracing.flush();
-      core.metrics.flush();
-      core.log.resetKeys();
+      // observability never fails a request: whatever it throws here is dropped, after one log line
+      try {
+        // spans first: an export failure is counted in this invocation's metrics
+        await core.tracing.flush();
+        core.metrics.flush();
+      } catch (error) {
+        core.log.warn("telemetry flush failed", { error: error instanceof Error ? error.name : "unknown" });
+      } finally {
+        core.log.resetKeys();
+      }
     }
   };
 }

@@ -9,7 +9,11 @@ describe.runIf(hasPostgres() && hasRedis())(
     let t: TestTenant;
 
     beforeAll(async () => {
-      api = await startTestApi({ redis: true, env: { REDIS_BREAKER_OPEN_MS: "300" } });
+      // a generous Redis timeout: on a loaded 2-core runner a healthy call must not be taken for an outage
+      api = await startTestApi({
+        redis: true,
+        env: { REDIS_BREAKER_OPEN_MS: "300", REDIS_TIMEOUT_MS: "1000" },
+      });
       t = await api.createTenant();
     });
     afterAll(async () => api?.stop());

@@ -28,6 +28,8 @@ describe.runIf(hasPostgres() && hasRedis())("EMF metrics of a chat turn", () => 
       redis: true,
       env: {
         POWERTOOLS_METRICS_DISABLED: "false",
+        // generous: on a loaded 2-core runner a healthy Redis call must not be taken for an outage
+        REDIS_TIMEOUT_MS: "1000",
         OPENAI_API_KEY: "test-openai-key",
         OPENAI_BASE_URL: fake.openaiBaseUrl,
         PROVIDER_RETRY_BASE_MS: "5",

@@ -36,7 +36,13 @@ describe.runIf(hasPostgres() && hasRedis())("EMF metrics from the local API", ()
     api = await startTestApi({
       redis: true,
       // long enough that the breaker stays open for the whole Redis-down phase
-      env: { POWERTOOLS_METRICS_DISABLED: "false", REDIS_BREAKER_OPEN_MS: "60000", CANDOR_STAGE: STAGE },
+      // a generous Redis timeout: on a loaded 2-core runner a healthy call must not be taken for an outage
+      env: {
+        POWERTOOLS_METRICS_DISABLED: "false",
+        REDIS_BREAKER_OPEN_MS: "60000",
+        REDIS_TIMEOUT_MS: "1000",
+        CANDOR_STAGE: STAGE,
+      },
     });
     t = await api.createTenant();
     // limits make the rate limiter ask Redis (a tenant without limits is never checked)

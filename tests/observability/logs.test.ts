@@ -44,6 +44,8 @@ describe.runIf(hasPostgres() && hasRedis())("logs of the local API", () => {
         // everything the code can log, and the metrics too: EMF lines must not carry data either
         LOG_LEVEL: "DEBUG",
         POWERTOOLS_METRICS_DISABLED: "false",
+        // generous: on a loaded 2-core runner a healthy Redis call must not be taken for an outage
+        REDIS_TIMEOUT_MS: "1000",
         OPENAI_API_KEY: PROVIDER_KEY,
         OPENAI_BASE_URL: fake.openaiBaseUrl,
         PROVIDER_RETRY_BASE_MS: "5",

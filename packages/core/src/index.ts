@@ -29,6 +29,7 @@ export * from "./domain/turns/retry";
 export * from "./domain/turns/turn-service";
 export * from "./errors";
 export * from "./http/error-envelope";
+export * from "./http/validate";
 export * from "./observability/cost-anomaly";
 export { DependencyStatus } from "./observability/dependency-status";
 export {

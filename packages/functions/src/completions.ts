@@ -1,4 +1,4 @@
-import { CandorError, CompletionBody, toChatCompletion, toPrompt } from "@candor/core";
+import { CandorError, CompletionBody, type PricingCandidate, toChatCompletion, toPrompt } from "@candor/core";
 import { authed } from "./http/auth";
 import { createHandler, json } from "./http/handler";
 import { idempotencyKey, requestHash } from "./http/idempotency";
@@ -52,17 +52,11 @@ export const handler = createHandler(core, {
   ),
 
   "GET /v1/models": authed(core, "completions", async (_ctx, p) => {
-    const models = await core.rpc.call<
-      {
-        id: string;
-        provider: string;
-        model: string;
-        input_usd_per_mtok: string;
-        output_usd_per_mtok: string;
-        cached_input_usd_per_mtok: string | null;
-        effective_from: string;
-      }[]
-    >("list_tenant_models", { p_tenant_id: p.tenantId });
+    // list_tenant_models returns pricing_json rows: the candidates' shape, with their date
+    const models = await core.rpc.call<(Omit<PricingCandidate, "base_url"> & { effective_from: string })[]>(
+      "list_tenant_models",
+      { p_tenant_id: p.tenantId },
+    );
     return json(200, {
       object: "list",
       data: models.map((m) => ({

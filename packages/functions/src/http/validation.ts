@@ -1,4 +1,4 @@
-import { CandorError } from "@candor/core";
+import { CandorError, validate } from "@candor/core";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { z } from "zod";
 
@@ -33,23 +33,6 @@ export const metadata = z
     message: `must be at most ${LIMITS.metadataBytes} bytes of JSON`,
   });
 
-function invalid(issue: z.core.$ZodIssue | undefined, prefix: string): CandorError {
-  const path = issue?.path.map(String).join(".") ?? "";
-  let message = issue?.message ?? "invalid request";
-  if (issue?.code === "unrecognized_keys") {
-    const keys = (issue as { keys?: string[] }).keys ?? [];
-    return new CandorError(
-      "invalid_request",
-      `Unknown field${keys.length > 1 ? "s" : ""}: ${keys.join(", ")}`,
-      {
-        param: [path, keys[0]].filter(Boolean).join(".") || null,
-      },
-    );
-  }
-  if (path) message = `${path}: ${message}`;
-  return new CandorError("invalid_request", `${prefix}${message}`, { param: path || null });
-}
-
 /** The JSON body, validated: 400 naming the field, never a 500. */
 export function parseBody<S extends z.ZodType>(event: APIGatewayProxyEventV2, schema: S): z.infer<S> {
   let raw: unknown;
@@ -63,15 +46,11 @@ export function parseBody<S extends z.ZodType>(event: APIGatewayProxyEventV2, sc
       throw new CandorError("invalid_request", "The request body is not valid JSON");
     }
   }
-  const result = schema.safeParse(raw);
-  if (!result.success) throw invalid(result.error.issues[0], "");
-  return result.data;
+  return validate(schema, raw);
 }
 
 export function parseQuery<S extends z.ZodType>(event: APIGatewayProxyEventV2, schema: S): z.infer<S> {
-  const result = schema.safeParse(event.queryStringParameters ?? {});
-  if (!result.success) throw invalid(result.error.issues[0], "query ");
-  return result.data;
+  return validate(schema, event.queryStringParameters ?? {}, "query ");
 }
 
 export function pathParam<S extends z.ZodType>(

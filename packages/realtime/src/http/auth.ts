@@ -18,8 +18,8 @@ export async function authenticateCaller(
   scope: ApiKeyScope,
   headers: Record<string, string>,
   token?: { value: string; conversationId: string },
-  /** Estimated tokens of the request, for the tokens-per-minute limit. */
-  tokens?: number,
+  /** Estimated tokens of the request, for the tokens-per-minute limit (asked after authentication). */
+  tokens?: () => Promise<number>,
 ): Promise<Caller> {
   if (token && req.headers.authorization === undefined) {
     const secret = core.config.streamTokenSecret;
@@ -30,6 +30,6 @@ export async function authenticateCaller(
   }
   const principal = await core.authenticate(req.headers.authorization);
   requireScope(principal, scope);
-  await admit(core.rateLimiter, principal, headers, tokens);
+  await admit(core.rateLimiter, principal, headers, tokens ? await tokens() : undefined);
   return { tenantId: principal.tenantId, keyId: principal.keyId };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { CandorError, type Health } from "@candor/core";
+import { CandorError, type Health, validate } from "@candor/core";
 import { z } from "zod";
 import { codeExecutionUnavailable, RealtimeError } from "../errors";
 import type { RealtimeCore } from "../realtime-core";
@@ -103,25 +103,14 @@ export function createRealtimeServer(deps: RealtimeServerDeps): Server {
         "Code execution is not configured on this deployment (E2B_API_KEY is not set)",
       );
     }
-    const parsed = ExecutionBody.safeParse(await readJsonBody(req, deps.core.config.maxBodyBytes));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const param = issue?.path.map(String).join(".") || null;
-      throw new CandorError(
-        "invalid_request",
-        `${param ? `${param}: ` : ""}${issue?.message ?? "invalid request"}`,
-        {
-          param,
-        },
-      );
-    }
+    const body = validate(ExecutionBody, await readJsonBody(req, deps.core.config.maxBodyBytes));
     const result = await executeCode(
       {
         tenantId: caller.tenantId,
         conversationId,
-        language: parsed.data.language,
-        code: parsed.data.code,
-        timeoutMs: parsed.data.timeout_ms ?? deps.executionTimeouts.defaultMs,
+        language: body.language,
+        code: body.code,
+        timeoutMs: body.timeout_ms ?? deps.executionTimeouts.defaultMs,
       },
       deps.execution,
     );

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
-  CandorError,
   CompletionBody,
   chatCompletionChunk,
   chatCompletionUsageChunk,
@@ -9,6 +8,7 @@ import {
   requestHash,
   toChatCompletion,
   toPrompt,
+  validate,
 } from "@candor/core";
 import type { RealtimeCore } from "../realtime-core";
 import { authenticateCaller } from "./auth";
@@ -30,23 +30,13 @@ export async function chatCompletion(
   res: ServerResponse,
   headers: Record<string, string>,
 ): Promise<void> {
-  const parsed = CompletionBody.safeParse(await readJsonBody(req, core.config.maxBodyBytes));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const param = issue?.path.map(String).join(".") || null;
-    throw new CandorError(
-      "invalid_request",
-      `${param ? `${param}: ` : ""}${issue?.message ?? "invalid request"}`,
-      {
-        param,
-      },
-    );
-  }
-  const body = parsed.data;
+  const body = validate(CompletionBody, await readJsonBody(req, core.config.maxBodyBytes));
   const prompt = toPrompt(body.messages);
-  const texts = [prompt.system ?? "", ...prompt.messages.map((m) => m.content)];
   const maxOut = body.max_completion_tokens ?? body.max_tokens ?? null;
-  const tokens = (await core.turns.estimateTokens(texts)) + (maxOut ?? 0);
+  // counted only once the caller is authenticated: an anonymous request costs no tokenizer pass
+  const tokens = async () =>
+    (await core.turns.estimateTokens([prompt.system ?? "", ...prompt.messages.map((m) => m.content)])) +
+    (maxOut ?? 0);
   const caller = await authenticateCaller(core, req, "completions", headers, undefined, tokens);
   const idempotencyKey = parseIdempotencyKey(
     typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined,

@@ -41,8 +41,8 @@ export interface LocalStackOptions {
   /** Port of the fake model server (0: any free port). */
   fakeProviderPort?: number;
   host?: string;
-  /** Prefix of every Redis key the stack writes. */
-  redisKeyPrefix?: string;
+  /** Prefix of every Redis key the stack writes (start.ts states the default). */
+  redisKeyPrefix: string;
   log?: (line: string) => void;
 }
 
@@ -143,7 +143,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     if (upstashUrl) {
       process.env.UPSTASH_REDIS_REST_URL = upstashUrl;
       process.env.UPSTASH_REDIS_REST_TOKEN = secrets.upstash_token;
-      process.env.REDIS_KEY_PREFIX = o.redisKeyPrefix ?? process.env.REDIS_KEY_PREFIX ?? "candor:local:";
+      process.env.REDIS_KEY_PREFIX = o.redisKeyPrefix;
     } else {
       delete process.env.UPSTASH_REDIS_REST_URL;
       delete process.env.UPSTASH_REDIS_REST_TOKEN;

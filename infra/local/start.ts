@@ -15,6 +15,8 @@ const LocalEnv = z.object({
   DATABASE_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
   CANDOR_STATE_DIR: z.string().min(1).default(".candor"),
+  /** Keys of the local stack in a shared Redis stay apart from a deployed stage's. */
+  REDIS_KEY_PREFIX: z.string().trim().min(1).max(100).default("candor:local:"),
 });
 
 async function main() {
@@ -34,6 +36,7 @@ async function main() {
     apiPort: env.PORT,
     supabasePort: env.SUPABASE_PORT,
     upstashPort: env.UPSTASH_PORT,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
     fakeProviderPort: env.FAKE_PROVIDER_PORT,
     ...(env.REALTIME_PORT !== undefined ? { realtimePort: env.REALTIME_PORT } : {}),
   });

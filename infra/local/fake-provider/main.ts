@@ -7,25 +7,39 @@
  * runs: `curl -X PUT localhost:8089/_fake/behavior -d '{"status":429}'`.
  */
 import { parseArgs } from "node:util";
+import { z } from "zod";
 import { type FakeBehavior, parseBehaviorJson, startFakeProvider } from "./index";
+
+/** The standalone runner's settings, with their stated defaults (flags win over these). */
+const Env = z.object({
+  FAKE_PROVIDER_PORT: z.coerce.number().int().min(0).max(65535).default(8089),
+  FAKE_PROVIDER_HOST: z.string().min(1).default("127.0.0.1"),
+  FAKE_PROVIDER_BEHAVIOR: z.string().optional(),
+  FAKE_PROVIDER_API_KEY: z.string().min(1).optional(),
+});
 
 async function main() {
   const { values } = parseArgs({
     options: { port: { type: "string" }, host: { type: "string" }, behavior: { type: "string" } },
   });
-  const portText = values.port ?? process.env.FAKE_PROVIDER_PORT ?? "8089";
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`FAKE_PROVIDER_PORT / --port: not a port: ${portText}`);
+  const env = Env.safeParse({
+    ...process.env,
+    ...(values.port !== undefined ? { FAKE_PROVIDER_PORT: values.port } : {}),
+  });
+  if (!env.success) {
+    throw new Error(
+      `FAKE_PROVIDER_PORT / --port and the rest: ${env.error.issues.map((i) => i.message).join("; ")}`,
+    );
   }
-  const behaviorText = values.behavior ?? process.env.FAKE_PROVIDER_BEHAVIOR;
+  const port = env.data.FAKE_PROVIDER_PORT;
+  const behaviorText = values.behavior ?? env.data.FAKE_PROVIDER_BEHAVIOR;
   const behavior: Partial<FakeBehavior> = behaviorText
     ? parseBehaviorJson(behaviorText, "FAKE_PROVIDER_BEHAVIOR / --behavior")
     : {};
-  const apiKey = process.env.FAKE_PROVIDER_API_KEY;
+  const apiKey = env.data.FAKE_PROVIDER_API_KEY;
   const fake = await startFakeProvider({
     port,
-    host: values.host ?? process.env.FAKE_PROVIDER_HOST ?? "127.0.0.1",
+    host: values.host ?? env.data.FAKE_PROVIDER_HOST,
     behavior,
     ...(apiKey ? { apiKey } : {}),
   });

@@ -34,6 +34,7 @@ export type LocalUpstashOptions = {
 export type LocalUpstash = { url: string; close(): Promise<void> };
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+// the three routes of the REST API: a constant, not state
 const PATHS = new Set(["/", "/pipeline", "/multi-exec"]);
 
 type Reply = { status: number; body: unknown };
